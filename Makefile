@@ -1,0 +1,52 @@
+# gst-torch: `make demo` and `make test` do all set-up on a fresh Debian 12 / Ubuntu 22.04+.
+# Each step is idempotent: a second run skips what exists.
+
+DATA_HOME   ?= $(or $(XDG_DATA_HOME),$(HOME)/.local/share)
+DATA_DIR    ?= $(DATA_HOME)/gst-torch
+VENV        ?= $(DATA_DIR)/venv
+MODEL       ?= $(DATA_DIR)/mobilenet_v2_quantized.pt
+PLUGIN_DIR  ?= $(DATA_HOME)/gstreamer-1.0/plugins
+SHARED      ?= $(abspath ../shared)
+# Offline weights for the export where ../shared has them; otherwise torchvision downloads them.
+TORCH_HOME  ?= $(if $(wildcard $(SHARED)/torch_home/hub),$(SHARED)/torch_home,)
+SOURCE      ?= file
+TEST_MODELS := $(CURDIR)/target/test-models
+
+TORCH_ENV = VIRTUAL_ENV=$(VENV) PATH="$(VENV)/bin:$$PATH" LIBTORCH_USE_PYTORCH=1
+PLUGIN    = target/release/libgsttorch.so
+
+.PHONY: all deps venv build model install demo test test-models clean
+
+all: build
+
+deps:
+	tools/setup.sh deps
+
+venv: deps
+	tools/setup.sh venv $(VENV)
+
+build: venv
+	$(TORCH_ENV) cargo build --release
+
+$(MODEL): tools/export_model.py | venv
+	$(if $(TORCH_HOME),TORCH_HOME=$(TORCH_HOME)) $(VENV)/bin/python tools/export_model.py --output $(MODEL)
+
+model: venv $(MODEL)
+
+install: build
+	install -D -m 644 $(PLUGIN) $(PLUGIN_DIR)/libgsttorch.so
+	@echo "installed $(PLUGIN_DIR)/libgsttorch.so"
+
+demo: install model
+	GST_TORCH_MODEL=$(MODEL) /usr/bin/python3 pipelines/demo.py $(if $(filter camera,$(SOURCE)),--camera,data/cat-coffee-orange.webm)
+
+test-models: venv
+	$(VENV)/bin/python tools/make_test_models.py $(TEST_MODELS)
+
+test: install model test-models
+	$(TORCH_ENV) GST_TORCH_MODEL=$(MODEL) GST_TORCH_TEST_MODELS=$(TEST_MODELS) GST_TORCH_SHARED=$(SHARED) \
+		cargo test --release
+	GST_TORCH_MODEL=$(MODEL) GST_TORCH_SHARED=$(SHARED) tests/pipelines.sh
+
+clean:
+	cargo clean

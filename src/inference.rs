@@ -1,0 +1,325 @@
+//! The one place that owns libtorch: a model thread per element that sets the quantized engine and
+//! thread count, loads the TorchScript model, warms it up, and runs every forward for the model's
+//! whole life.
+//!
+//! Why a thread of its own: a model loaded on one thread and run on another is 2–3× slower with
+//! the x86 engine and 2 threads (OpenMP creates a thread pool per calling thread, and the two
+//! pools fight over the cores); see `shared/notes/libtorch-threads.md`. The streaming thread only
+//! hands over the prepared input and waits for the logits.
+
+use gst::glib;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+use tch::{CModule, Device, IValue, Kind, QEngine, Tensor};
+
+/// libtorch's quantized engine. Process-global: the last element to load a model sets it for
+/// every model in the process.
+#[derive(Debug, Default, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstTorchEngine")]
+pub enum Engine {
+    #[default]
+    #[enum_value(
+        name = "Auto: libtorch's platform default (x86 on x86-64, qnnpack on ARM)",
+        nick = "auto"
+    )]
+    Auto = 0,
+    #[enum_value(name = "QNNPACK (ARM, mobile; slow on x86-64)", nick = "qnnpack")]
+    Qnnpack = 1,
+    #[enum_value(name = "FBGEMM (x86-64)", nick = "fbgemm")]
+    Fbgemm = 2,
+}
+
+/// What the model thread needs to load a model.
+#[derive(Debug, Clone)]
+pub struct ModelConfig {
+    pub path: PathBuf,
+    pub engine: Engine,
+    /// 0 keeps libtorch's default.
+    pub num_threads: u32,
+    pub input_width: usize,
+    pub input_height: usize,
+}
+
+/// One forward's input and output buffers; they travel to the model thread and back so no
+/// buffer is allocated per frame.
+pub struct Buffers {
+    /// 3 × input_height × input_width normalised floats (NCHW, batch 1).
+    pub input: Vec<f32>,
+    /// The model's N outputs.
+    pub logits: Vec<f32>,
+}
+
+type Reply = Result<(Buffers, Duration), (Buffers, String)>;
+
+/// Handle on the model thread. Dropping it stops and joins the thread.
+pub struct Model {
+    jobs: Option<mpsc::SyncSender<Buffers>>,
+    replies: mpsc::Receiver<Reply>,
+    thread: Option<thread::JoinHandle<()>>,
+    num_classes: usize,
+}
+
+impl Model {
+    /// Starts the model thread and waits until it has loaded and warmed up the model. The error
+    /// says what is wrong with the file (the caller names the property and path).
+    pub fn load(config: ModelConfig) -> Result<Model, String> {
+        check_file(&config.path)?;
+        let (ready_tx, ready_rx) = mpsc::sync_channel::<Result<usize, String>>(1);
+        let (jobs_tx, jobs_rx) = mpsc::sync_channel::<Buffers>(1);
+        let (replies_tx, replies_rx) = mpsc::sync_channel::<Reply>(1);
+        let thread = thread::Builder::new()
+            .name("torchclassify-model".into())
+            .spawn(move || model_thread(config, ready_tx, jobs_rx, replies_tx))
+            .map_err(|e| format!("could not start the model thread: {e}"))?;
+        let num_classes = match ready_rx.recv() {
+            Ok(Ok(n)) => n,
+            Ok(Err(e)) => {
+                let _ = thread.join();
+                return Err(e);
+            }
+            Err(_) => {
+                let _ = thread.join();
+                return Err("the model thread stopped while loading the model".into());
+            }
+        };
+        Ok(Model {
+            jobs: Some(jobs_tx),
+            replies: replies_rx,
+            thread: Some(thread),
+            num_classes,
+        })
+    }
+
+    /// Number of model outputs (classes).
+    pub fn num_classes(&self) -> usize {
+        self.num_classes
+    }
+
+    /// Runs one forward on `buffers.input`, writing `buffers.logits`; blocks until done and
+    /// returns the buffers with the time spent in the model.
+    pub fn run(&self, buffers: Buffers) -> Result<(Buffers, Duration), String> {
+        let gone = || "the model thread has stopped".to_string();
+        self.jobs
+            .as_ref()
+            .ok_or_else(gone)?
+            .send(buffers)
+            .map_err(|_| gone())?;
+        match self.replies.recv() {
+            Ok(Ok(done)) => Ok(done),
+            Ok(Err((_, e))) => Err(e),
+            Err(_) => Err(gone()),
+        }
+    }
+}
+
+impl Drop for Model {
+    fn drop(&mut self) {
+        // Closing the job channel ends the thread's loop.
+        self.jobs = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn check_file(path: &Path) -> Result<(), String> {
+    match std::fs::metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err("no such file (run `make model` to export the default model)".into())
+        }
+        Err(e) => Err(format!("cannot read it: {e}")),
+        Ok(m) if m.is_dir() => Err("it is a directory, not a TorchScript file".into()),
+        Ok(m) if m.len() == 0 => Err("the file is empty, not a TorchScript file".into()),
+        Ok(_) => std::fs::File::open(path)
+            .map(|_| ())
+            .map_err(|e| format!("cannot read it: {e}")),
+    }
+}
+
+/// libtorch's messages carry a C++ stack trace after the first lines; keep what a user can read.
+fn torch_message(e: &tch::TchError) -> String {
+    let text = e.to_string();
+    let text = text
+        .split("Exception raised from")
+        .next()
+        .unwrap_or(&text)
+        .trim();
+    let mut lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .take(3)
+        .collect();
+    if lines.is_empty() {
+        lines.push("unknown libtorch error");
+    }
+    lines.join(" ")
+}
+
+fn set_engine(engine: Engine) -> Result<(), String> {
+    let q = match engine {
+        Engine::Auto => return Ok(()),
+        Engine::Qnnpack => QEngine::QNNPACK,
+        Engine::Fbgemm => QEngine::FBGEMM,
+    };
+    q.set().map_err(|e| {
+        format!(
+            "quantized engine {engine:?} is not available in this libtorch: {}",
+            torch_message(&e)
+        )
+    })
+}
+
+/// Loads the model and runs a forward on zeros to check that the output is `[1, N]` logits;
+/// returns the model and N.
+fn load(config: &ModelConfig) -> Result<(CModule, usize), String> {
+    if config.num_threads > 0 {
+        tch::set_num_threads(config.num_threads as i32);
+    }
+    set_engine(config.engine)?;
+    let mut module = CModule::load(&config.path)
+        .map_err(|e| format!("not a loadable TorchScript file: {}", torch_message(&e)))?;
+    module.f_set_eval().map_err(|e| {
+        format!(
+            "cannot switch the model to eval mode: {}",
+            torch_message(&e)
+        )
+    })?;
+    let input = Tensor::zeros(
+        [1, 3, config.input_height as i64, config.input_width as i64],
+        (Kind::Float, Device::Cpu),
+    );
+    let shape = |t: &Tensor| format!("{:?}", t.size());
+    let n = match module.forward_is(&[IValue::Tensor(input)]) {
+        Err(e) => {
+            return Err(format!(
+                "running it on a 1x3x{}x{} image failed: {}",
+                config.input_height,
+                config.input_width,
+                torch_message(&e)
+            ));
+        }
+        Ok(IValue::Tensor(t)) => match t.size().as_slice() {
+            &[1, n] if n > 0 => n as usize,
+            _ => {
+                return Err(format!(
+                    "its output has shape {}, not [1, N] class scores: not an image classifier",
+                    shape(&t)
+                ));
+            }
+        },
+        Ok(other) => {
+            return Err(format!(
+                "its output is {}, not a [1, N] tensor of class scores: not an image classifier",
+                ivalue_kind(&other)
+            ));
+        }
+    };
+    Ok((module, n))
+}
+
+fn ivalue_kind(v: &IValue) -> &'static str {
+    match v {
+        IValue::Tuple(_) => "a tuple",
+        IValue::GenericList(_) | IValue::TensorList(_) => "a list",
+        IValue::GenericDict(_) => "a dict",
+        IValue::None => "None",
+        IValue::String(_) => "a string",
+        _ => "not a tensor",
+    }
+}
+
+fn forward(
+    module: &CModule,
+    input: &mut [f32],
+    logits: &mut [f32],
+    shape: [i64; 4],
+) -> Result<(), String> {
+    // SAFETY: the tensor views `input`, which outlives it (the tensor is dropped at the end of
+    // this function) and is not touched while the forward runs.
+    let tensor = unsafe {
+        Tensor::f_from_blob(
+            input.as_mut_ptr() as *const u8,
+            &shape,
+            &[],
+            Kind::Float,
+            Device::Cpu,
+        )
+    }
+    .map_err(|e| torch_message(&e))?;
+    let out = match module.forward_is(&[IValue::Tensor(tensor)]) {
+        Ok(IValue::Tensor(t)) => t,
+        Ok(other) => return Err(format!("model returned {}", ivalue_kind(&other))),
+        Err(e) => return Err(torch_message(&e)),
+    };
+    let out = if out.kind() == Kind::Float {
+        out
+    } else {
+        out.to_kind(Kind::Float)
+    };
+    let out = out.f_contiguous().map_err(|e| torch_message(&e))?;
+    if out.numel() != logits.len() {
+        return Err(format!(
+            "model returned {} values, expected {}",
+            out.numel(),
+            logits.len()
+        ));
+    }
+    out.f_copy_data(logits, logits.len())
+        .map_err(|e| torch_message(&e))
+}
+
+fn model_thread(
+    config: ModelConfig,
+    ready: mpsc::SyncSender<Result<usize, String>>,
+    jobs: mpsc::Receiver<Buffers>,
+    replies: mpsc::SyncSender<Reply>,
+) {
+    let _no_grad = tch::no_grad_guard();
+    let (module, n) = match load(&config) {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            let _ = ready.send(Err(e));
+            return;
+        }
+    };
+    let shape = [1, 3, config.input_height as i64, config.input_width as i64];
+    // Warm-up: the first forwards allocate and pick kernels (100–200 ms); do them now, not on the
+    // first frame.
+    let mut input = vec![0.0f32; 3 * config.input_width * config.input_height];
+    let mut logits = vec![0.0f32; n];
+    for _ in 0..3 {
+        if let Err(e) = forward(&module, &mut input, &mut logits, shape) {
+            let _ = ready.send(Err(format!("warm-up inference failed: {e}")));
+            return;
+        }
+    }
+    if ready.send(Ok(n)).is_err() {
+        return;
+    }
+    for mut buffers in jobs {
+        let start = Instant::now();
+        let reply = if buffers.input.len() != input.len() || buffers.logits.len() != n {
+            let e = format!(
+                "buffers of {} inputs / {} outputs, model takes {} / {}",
+                buffers.input.len(),
+                buffers.logits.len(),
+                input.len(),
+                n
+            );
+            Err((buffers, e))
+        } else {
+            let Buffers { input, logits } = &mut buffers;
+            match forward(&module, input, logits, shape) {
+                Ok(()) => Ok((buffers, start.elapsed())),
+                Err(e) => Err((buffers, format!("inference failed: {e}"))),
+            }
+        };
+        if replies.send(reply).is_err() {
+            break;
+        }
+    }
+}

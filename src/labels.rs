@@ -1,0 +1,133 @@
+//! Class labels: parsing label files, and the 1000 ImageNet labels built into the plugin.
+
+use std::path::Path;
+use std::sync::Arc;
+
+/// The 1000 ImageNet-1k category names in class-id order, as torchvision's weights metadata gives
+/// them (`tools/export_model.py` writes the same list next to the exported model).
+pub const IMAGENET_LABELS_TXT: &str = include_str!("imagenet_labels.txt");
+
+/// An immutable list of class labels, cheap to clone and share between threads; each label is an
+/// `Arc<str>` so results can carry it without allocating a string per frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Labels(Arc<[Arc<str>]>);
+
+/// What is wrong with a labels file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LabelsError {
+    Empty,
+    NotUtf8 { line: usize },
+    EmptyLine { line: usize },
+}
+
+impl std::fmt::Display for LabelsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LabelsError::Empty => write!(f, "it holds no labels"),
+            LabelsError::NotUtf8 { line } => write!(f, "line {line} is not valid UTF-8"),
+            LabelsError::EmptyLine { line } => {
+                write!(
+                    f,
+                    "line {line} is empty (one label per line, no blank lines)"
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for LabelsError {}
+
+impl Labels {
+    /// The built-in ImageNet labels.
+    pub fn imagenet() -> Self {
+        // The built-in list is a checked-in file that the unit tests parse; it cannot fail here.
+        Self::parse(IMAGENET_LABELS_TXT.as_bytes()).unwrap_or_else(|_| Labels(Arc::new([])))
+    }
+
+    /// Parses one label per line. Line ends may be `\n` or `\r\n`; surrounding whitespace is
+    /// trimmed; a final newline is optional. Blank lines are errors, since they would shift every
+    /// following class id by one (trailing blank lines are ignored).
+    pub fn parse(bytes: &[u8]) -> Result<Self, LabelsError> {
+        let mut lines: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
+        while lines.last().is_some_and(|l| l.trim_ascii().is_empty()) {
+            lines.pop();
+        }
+        if lines.is_empty() {
+            return Err(LabelsError::Empty);
+        }
+        let mut labels = Vec::with_capacity(lines.len());
+        for (i, line) in lines.into_iter().enumerate() {
+            let text = std::str::from_utf8(line)
+                .map_err(|_| LabelsError::NotUtf8 { line: i + 1 })?
+                .trim();
+            if text.is_empty() {
+                return Err(LabelsError::EmptyLine { line: i + 1 });
+            }
+            labels.push(Arc::<str>::from(text));
+        }
+        Ok(Labels(labels.into()))
+    }
+
+    /// Reads and parses a labels file; the error text says what was wrong but not which file (the
+    /// caller names the property and path).
+    pub fn from_file(path: &Path) -> Result<Self, String> {
+        let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+        Self::parse(&bytes).map_err(|e| e.to_string())
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The label of `class_id`, or `None` past the end.
+    pub fn get(&self, class_id: usize) -> Option<&Arc<str>> {
+        self.0.get(class_id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_imagenet_has_1000_labels_in_class_order() {
+        let l = Labels::imagenet();
+        assert_eq!(l.len(), 1000);
+        assert_eq!(&**l.get(0).unwrap(), "tench");
+        assert_eq!(&**l.get(281).unwrap(), "tabby");
+        assert_eq!(&**l.get(285).unwrap(), "Egyptian cat");
+        assert_eq!(&**l.get(950).unwrap(), "orange");
+        assert_eq!(&**l.get(967).unwrap(), "espresso");
+        assert_eq!(&**l.get(999).unwrap(), "toilet tissue");
+        assert!(l.get(1000).is_none());
+    }
+
+    #[test]
+    fn crlf_whitespace_and_trailing_blank_lines() {
+        let l = Labels::parse(b"cat\r\n dog \r\nbird\n\n\n").unwrap();
+        assert_eq!(l.len(), 3);
+        assert_eq!(&**l.get(1).unwrap(), "dog");
+        assert_eq!(&**l.get(2).unwrap(), "bird");
+        assert_eq!(Labels::parse(b"one").unwrap().len(), 1);
+    }
+
+    #[test]
+    fn bad_files() {
+        assert_eq!(Labels::parse(b""), Err(LabelsError::Empty));
+        assert_eq!(Labels::parse(b"\n \n"), Err(LabelsError::Empty));
+        assert_eq!(
+            Labels::parse(b"a\n\nb\n"),
+            Err(LabelsError::EmptyLine { line: 2 })
+        );
+        assert_eq!(
+            Labels::parse(b"a\nb\xff\xfe\n"),
+            Err(LabelsError::NotUtf8 { line: 2 })
+        );
+        let err = Labels::from_file(Path::new("/nonexistent/labels.txt")).unwrap_err();
+        assert!(err.contains("No such file"), "{err}");
+    }
+}

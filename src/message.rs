@@ -1,0 +1,129 @@
+//! [`Classification`] ⇄ `GstStructure`: the `torchclassify` element message and the
+//! `torchclassify` param of the ROI meta share this one layout, so field names can't drift apart.
+
+use crate::postprocess::{Classification, Prediction};
+use std::sync::Arc;
+
+/// Name of the message structure and of the ROI meta param.
+pub const STRUCTURE_NAME: &str = "torchclassify";
+
+/// Builds the structure:
+///
+/// | field | type | |
+/// |---|---|---|
+/// | `label` | string | top-1 label |
+/// | `class-id` | int | top-1 class index |
+/// | `confidence` | double | top-1 softmax probability, 0..1 |
+/// | `top-k-labels` | array of string | best first |
+/// | `top-k-ids` | array of int | |
+/// | `top-k-confidences` | array of double | |
+/// | `timestamp` | guint64 (clock time) | PTS of the classified frame |
+/// | `stream-time` | guint64 (clock time) | |
+/// | `running-time` | guint64 (clock time) | |
+/// | `duration` | guint64 (clock time) | |
+/// | `inference-time` | guint64 (ns) | time in the model's forward |
+///
+/// Clock times that are unknown are `GST_CLOCK_TIME_NONE` (`G_MAXUINT64`).
+pub fn to_structure(c: &Classification) -> gst::Structure {
+    let top1 = c.top1();
+    gst::Structure::builder(STRUCTURE_NAME)
+        .field("label", &*top1.label)
+        .field("class-id", top1.class_id as i32)
+        .field("confidence", top1.confidence)
+        .field(
+            "top-k-labels",
+            gst::Array::new(c.top_k.iter().map(|p| &*p.label)),
+        )
+        .field(
+            "top-k-ids",
+            gst::Array::new(c.top_k.iter().map(|p| p.class_id as i32)),
+        )
+        .field(
+            "top-k-confidences",
+            gst::Array::new(c.top_k.iter().map(|p| p.confidence)),
+        )
+        .field("timestamp", c.timestamp)
+        .field("stream-time", c.stream_time)
+        .field("running-time", c.running_time)
+        .field("duration", c.duration)
+        .field("inference-time", c.inference_time.nseconds())
+        .build()
+}
+
+/// Parses a structure built by [`to_structure`] (from a bus message or a ROI meta param) back
+/// into a [`Classification`].
+pub fn from_structure(s: &gst::StructureRef) -> Result<Classification, String> {
+    if s.name() != STRUCTURE_NAME {
+        return Err(format!(
+            "structure is `{}`, not `{STRUCTURE_NAME}`",
+            s.name()
+        ));
+    }
+    let err = |field: &str, e: &dyn std::fmt::Display| format!("field `{field}`: {e}");
+    let array = |field: &str| s.get::<gst::ArrayRef>(field).map_err(|e| err(field, &e));
+    let labels = array("top-k-labels")?;
+    let ids = array("top-k-ids")?;
+    let confidences = array("top-k-confidences")?;
+    if labels.len() != ids.len() || ids.len() != confidences.len() || ids.is_empty() {
+        return Err("top-k arrays are empty or of different lengths".into());
+    }
+    let mut top_k = Vec::with_capacity(ids.len());
+    for ((l, i), c) in labels.iter().zip(ids.iter()).zip(confidences.iter()) {
+        top_k.push(Prediction {
+            label: Arc::from(l.get::<&str>().map_err(|e| err("top-k-labels", &e))?),
+            class_id: i.get::<i32>().map_err(|e| err("top-k-ids", &e))? as u32,
+            confidence: c.get::<f64>().map_err(|e| err("top-k-confidences", &e))?,
+        });
+    }
+    let time = |field: &str| {
+        s.get::<Option<gst::ClockTime>>(field)
+            .map_err(|e| err(field, &e))
+    };
+    Ok(Classification {
+        top_k,
+        timestamp: time("timestamp")?,
+        stream_time: time("stream-time")?,
+        running_time: time("running-time")?,
+        duration: time("duration")?,
+        inference_time: gst::ClockTime::from_nseconds(
+            s.get::<u64>("inference-time")
+                .map_err(|e| err("inference-time", &e))?,
+        ),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip() {
+        gst::init().unwrap();
+        let c = Classification {
+            top_k: vec![
+                Prediction {
+                    class_id: 967,
+                    label: Arc::from("espresso"),
+                    confidence: 0.9,
+                },
+                Prediction {
+                    class_id: 968,
+                    label: Arc::from("cup"),
+                    confidence: 0.05,
+                },
+            ],
+            timestamp: Some(gst::ClockTime::from_mseconds(100)),
+            stream_time: Some(gst::ClockTime::from_mseconds(100)),
+            running_time: None,
+            duration: Some(gst::ClockTime::from_mseconds(33)),
+            inference_time: gst::ClockTime::from_useconds(2500),
+        };
+        let s = to_structure(&c);
+        assert_eq!(s.get::<&str>("label").unwrap(), "espresso");
+        assert_eq!(s.get::<i32>("class-id").unwrap(), 967);
+        assert_eq!(s.get::<u64>("running-time").unwrap(), u64::MAX);
+        assert_eq!(from_structure(&s).unwrap(), c);
+        let other = gst::Structure::new_empty("other");
+        assert!(from_structure(&other).is_err());
+    }
+}

@@ -1,0 +1,197 @@
+//! Buffer metadata carrying a [`Classification`]:
+//!
+//! - [`ClassificationMeta`], a Rust-registered `GstMeta` (API type `GstTorchClassificationMetaAPI`)
+//!   with a typed API for Rust applications;
+//! - a full-frame `GstVideoRegionOfInterestMeta` of roi type `classification` whose param
+//!   structure `torchclassify` holds the same fields as the bus message (see [`crate::message`]),
+//!   readable from C and Python on GStreamer 1.22 without our Rust types.
+
+use crate::message;
+use crate::postprocess::{Classification, Prediction};
+use gst::glib;
+use gst::prelude::*;
+use std::fmt;
+
+/// The ROI type of the full-frame region-of-interest meta.
+pub const ROI_TYPE: &str = "classification";
+
+/// Attaches both metas to `buffer`: our typed meta and the full-frame ROI meta of a
+/// `width` × `height` frame.
+pub fn attach(buffer: &mut gst::BufferRef, c: &Classification, width: u32, height: u32) {
+    ClassificationMeta::add(buffer, c.clone());
+    let mut roi =
+        gst_video::VideoRegionOfInterestMeta::add(buffer, ROI_TYPE, (0, 0, width, height));
+    roi.add_param(message::to_structure(c));
+}
+
+/// Reads the result from a buffer's full-frame ROI meta param, as a C or Python application
+/// would (works for results attached by any element that uses the same param layout).
+pub fn from_roi_meta(buffer: &gst::BufferRef) -> Option<Classification> {
+    buffer
+        .iter_meta::<gst_video::VideoRegionOfInterestMeta>()
+        .filter(|m| m.roi_type() == ROI_TYPE)
+        .find_map(|m| {
+            m.param(message::STRUCTURE_NAME)
+                .and_then(|s| message::from_structure(s).ok())
+        })
+}
+
+/// Typed classification meta on a buffer.
+#[repr(transparent)]
+pub struct ClassificationMeta(imp::ClassificationMeta);
+
+// SAFETY: the meta only holds a `Classification`, which is Send + Sync.
+unsafe impl Send for ClassificationMeta {}
+unsafe impl Sync for ClassificationMeta {}
+
+impl ClassificationMeta {
+    /// Adds the meta holding `classification` to the buffer.
+    pub fn add(
+        buffer: &mut gst::BufferRef,
+        classification: Classification,
+    ) -> gst::MetaRefMut<'_, Self, gst::meta::Standalone> {
+        unsafe {
+            let mut params = std::mem::ManuallyDrop::new(imp::Params { classification });
+            let meta = gst::ffi::gst_buffer_add_meta(
+                buffer.as_mut_ptr(),
+                imp::meta_get_info(),
+                &mut *params as *mut imp::Params as glib::ffi::gpointer,
+            ) as *mut imp::ClassificationMeta;
+            Self::from_mut_ptr(buffer, meta)
+        }
+    }
+
+    /// The meta of the buffer's frame, if the buffer carries one.
+    pub fn from_buffer(buffer: &gst::BufferRef) -> Option<gst::MetaRef<'_, ClassificationMeta>> {
+        buffer.meta::<ClassificationMeta>()
+    }
+
+    pub fn classification(&self) -> &Classification {
+        &self.0.classification
+    }
+    pub fn label(&self) -> &str {
+        self.0.classification.label()
+    }
+    pub fn class_id(&self) -> u32 {
+        self.0.classification.class_id()
+    }
+    pub fn confidence(&self) -> f64 {
+        self.0.classification.confidence()
+    }
+    pub fn top_k(&self) -> &[Prediction] {
+        &self.0.classification.top_k
+    }
+    /// PTS of the frame the result was computed on.
+    pub fn timestamp(&self) -> Option<gst::ClockTime> {
+        self.0.classification.timestamp
+    }
+}
+
+unsafe impl MetaAPI for ClassificationMeta {
+    type GstType = imp::ClassificationMeta;
+
+    fn meta_api() -> glib::Type {
+        imp::meta_api_get_type()
+    }
+}
+
+impl fmt::Debug for ClassificationMeta {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.debug_struct("ClassificationMeta")
+            .field("classification", &self.0.classification)
+            .finish()
+    }
+}
+
+mod imp {
+    use super::Classification;
+    use glib::translate::*;
+    use gst::glib;
+    use std::{mem, ptr, sync::LazyLock};
+
+    pub(super) struct Params {
+        pub classification: Classification,
+    }
+
+    #[repr(C)]
+    pub struct ClassificationMeta {
+        parent: gst::ffi::GstMeta,
+        pub(super) classification: Classification,
+    }
+
+    pub(super) fn meta_api_get_type() -> glib::Type {
+        static TYPE: LazyLock<glib::Type> = LazyLock::new(|| unsafe {
+            let t = from_glib(gst::ffi::gst_meta_api_type_register(
+                c"GstTorchClassificationMetaAPI".as_ptr() as *const _,
+                [ptr::null::<std::os::raw::c_char>()].as_ptr() as *mut *const _,
+            ));
+            assert_ne!(t, glib::Type::INVALID);
+            t
+        });
+        *TYPE
+    }
+
+    unsafe extern "C" fn meta_init(
+        meta: *mut gst::ffi::GstMeta,
+        params: glib::ffi::gpointer,
+        _buffer: *mut gst::ffi::GstBuffer,
+    ) -> glib::ffi::gboolean {
+        unsafe {
+            assert!(!params.is_null());
+            let meta = &mut *(meta as *mut ClassificationMeta);
+            let params = ptr::read(params as *const Params);
+            ptr::write(&mut meta.classification, params.classification);
+        }
+        true.into_glib()
+    }
+
+    unsafe extern "C" fn meta_free(
+        meta: *mut gst::ffi::GstMeta,
+        _buffer: *mut gst::ffi::GstBuffer,
+    ) {
+        unsafe {
+            let meta = &mut *(meta as *mut ClassificationMeta);
+            ptr::drop_in_place(&mut meta.classification);
+        }
+    }
+
+    /// A full-frame classification stays true through copies and scaling: copy it along.
+    unsafe extern "C" fn meta_transform(
+        dest: *mut gst::ffi::GstBuffer,
+        meta: *mut gst::ffi::GstMeta,
+        _buffer: *mut gst::ffi::GstBuffer,
+        _type_: glib::ffi::GQuark,
+        _data: glib::ffi::gpointer,
+    ) -> glib::ffi::gboolean {
+        unsafe {
+            let meta = &*(meta as *mut ClassificationMeta);
+            super::ClassificationMeta::add(
+                gst::BufferRef::from_mut_ptr(dest),
+                meta.classification.clone(),
+            );
+        }
+        true.into_glib()
+    }
+
+    pub(super) fn meta_get_info() -> *const gst::ffi::GstMetaInfo {
+        struct MetaInfo(ptr::NonNull<gst::ffi::GstMetaInfo>);
+        unsafe impl Send for MetaInfo {}
+        unsafe impl Sync for MetaInfo {}
+
+        static META_INFO: LazyLock<MetaInfo> = LazyLock::new(|| unsafe {
+            MetaInfo(
+                ptr::NonNull::new(gst::ffi::gst_meta_register(
+                    meta_api_get_type().into_glib(),
+                    c"GstTorchClassificationMeta".as_ptr() as *const _,
+                    mem::size_of::<ClassificationMeta>(),
+                    Some(meta_init),
+                    Some(meta_free),
+                    Some(meta_transform),
+                ) as *mut gst::ffi::GstMetaInfo)
+                .expect("registering GstTorchClassificationMeta failed"),
+            )
+        });
+
+        META_INFO.0.as_ptr()
+    }
+}

@@ -1,0 +1,139 @@
+//! Model output → result: softmax, top-k and label look-up, and the [`Classification`] value that
+//! carries a result everywhere (buffer meta, bus message, and whatever reads them).
+
+use crate::labels::Labels;
+use std::sync::Arc;
+
+/// One class of a result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prediction {
+    pub class_id: u32,
+    pub label: Arc<str>,
+    /// Softmax probability, 0..1.
+    pub confidence: f64,
+}
+
+/// The result of classifying one frame: the top-k classes, best first (never empty), plus when
+/// the frame was and how long the model took.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Classification {
+    pub top_k: Vec<Prediction>,
+    /// The classified frame's PTS and duration, and its PTS as stream time and running time of
+    /// the segment it was in.
+    pub timestamp: Option<gst::ClockTime>,
+    pub stream_time: Option<gst::ClockTime>,
+    pub running_time: Option<gst::ClockTime>,
+    pub duration: Option<gst::ClockTime>,
+    /// Time spent in the model's forward pass.
+    pub inference_time: gst::ClockTime,
+}
+
+impl Classification {
+    /// The best class.
+    pub fn top1(&self) -> &Prediction {
+        // `top_k` is never empty: `classify` refuses k = 0 and empty outputs.
+        &self.top_k[0]
+    }
+    pub fn label(&self) -> &str {
+        &self.top1().label
+    }
+    pub fn class_id(&self) -> u32 {
+        self.top1().class_id
+    }
+    pub fn confidence(&self) -> f64 {
+        self.top1().confidence
+    }
+}
+
+/// Softmax in place (numerically stable).
+pub fn softmax(values: &mut [f32]) {
+    let max = values.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut sum = 0.0f32;
+    for v in values.iter_mut() {
+        *v = (*v - max).exp();
+        sum += *v;
+    }
+    if sum > 0.0 && sum.is_finite() {
+        for v in values.iter_mut() {
+            *v /= sum;
+        }
+    }
+}
+
+/// Indices of the `k` largest values, largest first (ties: lower index first). NaN sorts last.
+pub fn top_k(values: &[f32], k: usize) -> Vec<usize> {
+    let k = k.min(values.len());
+    let key = |v: f32| if v.is_nan() { f32::NEG_INFINITY } else { v };
+    let mut best: Vec<usize> = Vec::with_capacity(k + 1);
+    for (i, &v) in values.iter().enumerate() {
+        let v = key(v);
+        if best.len() == k && best.last().is_none_or(|&j| key(values[j]) >= v) {
+            continue;
+        }
+        let pos = best.partition_point(|&j| key(values[j]) >= v);
+        best.insert(pos, i);
+        best.truncate(k);
+    }
+    best
+}
+
+/// Turns the model's logits (consumed: softmax is applied in place) into the top-`k` predictions.
+/// Returns `None` when there are no logits or `k` is 0.
+pub fn classify(logits: &mut [f32], k: usize, labels: &Labels) -> Option<Vec<Prediction>> {
+    if logits.is_empty() || k == 0 {
+        return None;
+    }
+    softmax(logits);
+    Some(
+        top_k(logits, k)
+            .into_iter()
+            .map(|i| Prediction {
+                class_id: i as u32,
+                label: labels
+                    .get(i)
+                    .cloned()
+                    .unwrap_or_else(|| Arc::from(format!("class {i}"))),
+                confidence: logits[i] as f64,
+            })
+            .collect(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn softmax_sums_to_one_and_keeps_order() {
+        let mut v = [1.0f32, 2.0, 3.0, 1000.0, -1000.0];
+        softmax(&mut v);
+        assert!((v.iter().sum::<f32>() - 1.0).abs() < 1e-6);
+        assert!(v[3] > 0.999 && v[4] == 0.0);
+        let mut w = [0.0f32, (2.0f32).ln()];
+        softmax(&mut w);
+        assert!((w[0] - 1.0 / 3.0).abs() < 1e-6 && (w[1] - 2.0 / 3.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn top_k_orders_and_clamps() {
+        let v = [0.1, 0.5, f32::NAN, 0.3, 0.5, 0.9];
+        assert_eq!(top_k(&v, 3), vec![5, 1, 4]);
+        assert_eq!(top_k(&v, 100), vec![5, 1, 4, 3, 0, 2]);
+        assert_eq!(top_k(&v, 0), Vec::<usize>::new());
+        assert_eq!(top_k(&[], 5), Vec::<usize>::new());
+    }
+
+    #[test]
+    fn classify_names_classes() {
+        let labels = Labels::parse(b"cat\ndog\nbird").unwrap();
+        let mut logits = [0.0, 3.0, 1.0, 2.0]; // one more output than labels
+        let p = classify(&mut logits, 3, &labels).unwrap();
+        assert_eq!(p.len(), 3);
+        assert_eq!((p[0].class_id, &*p[0].label), (1, "dog"));
+        assert_eq!((p[1].class_id, &*p[1].label), (3, "class 3"));
+        assert_eq!((p[2].class_id, &*p[2].label), (2, "bird"));
+        assert!(p[0].confidence > p[1].confidence && p[1].confidence > p[2].confidence);
+        assert!(classify(&mut [], 3, &labels).is_none());
+        assert!(classify(&mut [1.0], 0, &labels).is_none());
+    }
+}

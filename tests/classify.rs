@@ -1,0 +1,394 @@
+//! torchclassify on real data: the exported int8 MobileNetV2, the photos and clip in
+//! `../shared/media`, real pipelines and a gst-check Harness.
+//!
+//! Needs what `make test` prepares: the exported model (`GST_TORCH_MODEL`, default the path
+//! `make model` writes) and the test models (`GST_TORCH_TEST_MODELS`, from
+//! `tools/make_test_models.py`). `GST_TORCH_SHARED` overrides `../shared`.
+
+use gst::prelude::*;
+use gsttorch::{Classification, ClassificationMeta, message, meta};
+use std::path::PathBuf;
+use std::sync::Once;
+
+fn init() {
+    static INIT: Once = Once::new();
+    INIT.call_once(|| {
+        gst::init().unwrap();
+        gsttorch::plugin_register_static().expect("registering the torch plugin");
+    });
+}
+
+fn env_path(var: &str, default: impl FnOnce() -> PathBuf) -> PathBuf {
+    std::env::var_os(var)
+        .map(PathBuf::from)
+        .unwrap_or_else(default)
+}
+
+fn model() -> String {
+    let p = env_path("GST_TORCH_MODEL", || {
+        gst::glib::user_data_dir().join("gst-torch/mobilenet_v2_quantized.pt")
+    });
+    assert!(
+        p.is_file(),
+        "model {} missing: run `make test`",
+        p.display()
+    );
+    p.to_string_lossy().into_owned()
+}
+
+fn test_model(name: &str) -> String {
+    let dir = env_path("GST_TORCH_TEST_MODELS", || {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/test-models")
+    });
+    let p = dir.join(name);
+    assert!(p.exists(), "{} missing: run `make test`", p.display());
+    p.to_string_lossy().into_owned()
+}
+
+fn media(name: &str) -> String {
+    let dir = env_path("GST_TORCH_SHARED", || {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared")
+    });
+    let p = dir.join("media").join(name);
+    assert!(p.is_file(), "{} missing", p.display());
+    p.to_string_lossy().into_owned()
+}
+
+/// What a pipeline run produced: the parsed `torchclassify` messages in order, and the error
+/// message text if the pipeline failed.
+struct Run {
+    results: Vec<Classification>,
+    error: Option<String>,
+}
+
+fn run(description: &str) -> Run {
+    init();
+    let pipeline = gst::parse::launch(description)
+        .unwrap_or_else(|e| panic!("bad pipeline {description}: {e}"))
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+    let bus = pipeline.bus().unwrap();
+    let mut results = Vec::new();
+    let mut error = None;
+    // A failed start() makes set_state fail too; the error message is on the bus either way.
+    let _ = pipeline.set_state(gst::State::Playing);
+    for msg in bus.iter_timed(gst::ClockTime::from_seconds(60)) {
+        match msg.view() {
+            gst::MessageView::Element(e) => {
+                if let Some(s) = e
+                    .structure()
+                    .filter(|s| s.name() == message::STRUCTURE_NAME)
+                {
+                    results.push(message::from_structure(s).expect("well-formed message"));
+                }
+            }
+            gst::MessageView::Error(e) => {
+                error = Some(format!("{} ({})", e.error(), e.debug().unwrap_or_default()));
+                break;
+            }
+            gst::MessageView::Eos(_) => break,
+            _ => {}
+        }
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    Run { results, error }
+}
+
+fn classify_photo(photo: &str, caps: &str) -> Vec<Classification> {
+    let r = run(&format!(
+        "filesrc location={} ! decodebin ! videoconvert ! videoscale ! {caps} ! \
+         torchclassify model={} ! fakesink",
+        media(photo),
+        model()
+    ));
+    assert_eq!(r.error, None, "{photo} as {caps}");
+    r.results
+}
+
+const CAT: std::ops::RangeInclusive<u32> = 281..=285;
+const ESPRESSO: u32 = 967;
+const ORANGE: u32 = 950;
+
+fn photos() -> [(&'static str, std::ops::RangeInclusive<u32>); 3] {
+    [
+        ("cat.png", CAT),
+        ("coffee.png", ESPRESSO..=ESPRESSO),
+        ("orange.jpg", ORANGE..=ORANGE),
+    ]
+}
+
+#[test]
+fn photos_are_classified_right() {
+    for (photo, classes) in photos() {
+        let r = classify_photo(photo, "video/x-raw,format=RGB,width=224,height=224");
+        assert_eq!(r.len(), 1, "{photo}: one frame, one result");
+        let c = &r[0];
+        assert!(
+            classes.contains(&c.class_id()),
+            "{photo}: got {} ({}) {:.3}",
+            c.label(),
+            c.class_id(),
+            c.confidence()
+        );
+        assert!(
+            c.confidence() > 0.3 && c.confidence() <= 1.0,
+            "{photo}: {}",
+            c.confidence()
+        );
+        assert_eq!(c.top_k.len(), 5);
+        let sum: f64 = c.top_k.iter().map(|p| p.confidence).sum();
+        assert!(
+            sum <= 1.0 + 1e-6
+                && c.top_k
+                    .windows(2)
+                    .all(|w| w[0].confidence >= w[1].confidence)
+        );
+        assert!(c.inference_time > gst::ClockTime::ZERO);
+    }
+}
+
+#[test]
+fn same_top1_at_any_size_format_and_stride() {
+    // 225 RGB pixels take 675 bytes; GStreamer pads RGB rows to 4 bytes, so this frame has a
+    // stride wider than its pixels.
+    let odd = gst_video::VideoInfo::builder(gst_video::VideoFormat::Rgb, 225, 223)
+        .build()
+        .unwrap();
+    assert_eq!(odd.stride()[0], 676);
+    for (photo, _) in photos() {
+        let reference = classify_photo(photo, "video/x-raw,format=RGB,width=224,height=224");
+        for caps in [
+            "video/x-raw,format=BGRx,width=640,height=480",
+            "video/x-raw,format=RGBA,width=1280,height=720",
+            "video/x-raw,format=RGB,width=225,height=223",
+            "video/x-raw,format=xBGR,width=300,height=200",
+        ] {
+            let r = classify_photo(photo, caps);
+            assert_eq!(r.len(), 1);
+            assert_eq!(
+                r[0].class_id(),
+                reference[0].class_id(),
+                "{photo} as {caps}: {} vs {}",
+                r[0].label(),
+                reference[0].label()
+            );
+        }
+    }
+}
+
+#[test]
+fn clip_gives_cat_then_espresso_then_orange() {
+    let r = run(&format!(
+        "filesrc location={} ! decodebin ! videoconvert ! torchclassify model={} ! fakesink",
+        media("cat-coffee-orange.webm"),
+        model()
+    ));
+    assert_eq!(r.error, None);
+    assert_eq!(r.results.len(), 30, "one message per frame");
+    for (i, c) in r.results.iter().enumerate() {
+        let expected = [CAT, ESPRESSO..=ESPRESSO, ORANGE..=ORANGE][i / 10].clone();
+        assert!(
+            expected.contains(&c.class_id()),
+            "frame {i}: {} ({})",
+            c.label(),
+            c.class_id()
+        );
+        assert_eq!(
+            c.timestamp,
+            Some(gst::ClockTime::from_mseconds(100 * i as u64))
+        );
+        assert_eq!(c.stream_time, c.timestamp);
+        assert_eq!(c.running_time, c.timestamp);
+        assert_eq!(c.duration, Some(gst::ClockTime::from_mseconds(100)));
+    }
+    assert!(
+        r.results
+            .windows(2)
+            .all(|w| w[0].timestamp < w[1].timestamp)
+    );
+}
+
+/// Runs a one-frame pipeline with the given element properties and returns its error text.
+fn start_error(properties: &str) -> String {
+    let r = run(&format!(
+        "videotestsrc num-buffers=1 ! video/x-raw,format=RGB ! torchclassify {properties} ! fakesink"
+    ));
+    assert!(r.results.is_empty());
+    r.error
+        .unwrap_or_else(|| panic!("no error for {properties}"))
+}
+
+#[test]
+fn bad_models_and_labels_are_clear_errors() {
+    let dir = std::env::temp_dir().join(format!("gst-torch-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let three = dir.join("three.txt");
+    std::fs::write(&three, "a\nb\nc\n").unwrap();
+    let missing = dir.join("missing.pt");
+    let three = three.to_string_lossy().into_owned();
+    let missing = missing.to_string_lossy().into_owned();
+    let dir_s = dir.to_string_lossy().into_owned();
+    let cases: Vec<(String, Vec<String>)> = vec![
+        (
+            format!("model={missing}"),
+            vec!["'model'".into(), missing.clone(), "no such file".into()],
+        ),
+        (
+            format!("model={dir_s}"),
+            vec!["'model'".into(), dir_s.clone(), "directory".into()],
+        ),
+        (
+            format!("model={}", test_model("not_torchscript.pt")),
+            vec![
+                "'model'".into(),
+                test_model("not_torchscript.pt"),
+                "not a loadable TorchScript".into(),
+            ],
+        ),
+        (
+            format!("model={}", test_model("not_classifier.pt")),
+            vec![
+                "'model'".into(),
+                "[1, 3, 224, 224]".into(),
+                "not [1, N]".into(),
+            ],
+        ),
+        (
+            format!("model={}", test_model("tuple_output.pt")),
+            vec!["'model'".into(), "a tuple".into()],
+        ),
+        (
+            format!("model={}", test_model("ten_classes.pt")),
+            vec![
+                "'model'".into(),
+                "outputs 10 classes".into(),
+                "built-in ImageNet labels".into(),
+                "1000".into(),
+            ],
+        ),
+        (
+            format!("model={} labels={three}", model()),
+            vec![
+                "'labels'".into(),
+                three.clone(),
+                "1000 classes".into(),
+                "has 3 labels".into(),
+            ],
+        ),
+        (
+            format!("model={} labels={missing}", model()),
+            vec!["'labels'".into(), missing.clone(), "No such file".into()],
+        ),
+    ];
+    for (properties, wanted) in cases {
+        let error = start_error(&properties);
+        for w in wanted {
+            assert!(error.contains(&w), "{properties}: `{w}` not in `{error}`");
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn own_float_classifier_with_own_labels() {
+    let r = run(&format!(
+        "videotestsrc num-buffers=3 ! video/x-raw,format=BGRx,width=320,height=240 ! \
+         torchclassify model={} labels={} top-k=3 ! fakesink",
+        test_model("ten_classes.pt"),
+        test_model("ten_labels.txt")
+    ));
+    assert_eq!(r.error, None);
+    assert_eq!(r.results.len(), 3);
+    for c in &r.results {
+        assert_eq!(c.top_k.len(), 3);
+        assert!(c.class_id() < 10);
+        assert_eq!(c.label(), format!("colour-{}", c.class_id()));
+    }
+}
+
+#[test]
+fn builtin_labels_match_the_exported_ones() {
+    let model = PathBuf::from(model());
+    let exported = std::fs::read_to_string(model.with_file_name("imagenet_labels.txt")).unwrap();
+    assert_eq!(exported, gsttorch::labels::IMAGENET_LABELS_TXT);
+}
+
+/// One 224x224 RGB frame of `photo`, decoded by GStreamer.
+fn frame(photo: &str) -> (gst::Caps, gst::Buffer) {
+    init();
+    let pipeline = gst::parse::launch(&format!(
+        "filesrc location={} ! decodebin ! videoconvert ! videoscale ! \
+         video/x-raw,format=RGB,width=224,height=224 ! appsink name=sink",
+        media(photo)
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let sink = pipeline
+        .by_name("sink")
+        .unwrap()
+        .downcast::<gst_app::AppSink>()
+        .unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let sample = sink.pull_sample().expect("a decoded frame");
+    pipeline.set_state(gst::State::Null).unwrap();
+    (
+        sample.caps().unwrap().to_owned(),
+        sample.buffer_owned().unwrap(),
+    )
+}
+
+#[test]
+fn harness_output_carries_both_metas_and_the_untouched_frame() {
+    let (caps, input) = frame("coffee.png");
+    let mut h = gst_check::Harness::new_parse(&format!("torchclassify model={}", model()));
+    let bus = gst::Bus::new();
+    h.element().unwrap().set_bus(Some(&bus));
+    h.set_src_caps(caps);
+    // Keep a reference: the element must not copy or write the frame's memory.
+    let out = h.push_and_pull(input.clone()).unwrap();
+
+    let in_map = input.map_readable().unwrap();
+    let out_map = out.map_readable().unwrap();
+    assert_eq!(in_map.as_ptr(), out_map.as_ptr(), "frame memory was copied");
+    assert_eq!(in_map.as_slice(), out_map.as_slice());
+
+    let m = ClassificationMeta::from_buffer(&out).expect("ClassificationMeta on output");
+    assert_eq!((m.class_id(), m.label()), (967, "espresso"));
+    assert!(m.confidence() > 0.9);
+    assert_eq!(m.top_k().len(), 5);
+    assert_eq!(m.timestamp(), input.pts());
+
+    let roi = out
+        .iter_meta::<gst_video::VideoRegionOfInterestMeta>()
+        .next()
+        .expect("ROI meta on output");
+    assert_eq!(roi.roi_type(), "classification");
+    assert_eq!(roi.rect(), (0, 0, 224, 224));
+    let param = roi.param("torchclassify").expect("torchclassify param");
+    assert_eq!(param.get::<&str>("label").unwrap(), "espresso");
+    assert_eq!(param.get::<i32>("class-id").unwrap(), 967);
+    assert_eq!(meta::from_roi_meta(&out).as_ref(), Some(m.classification()));
+
+    let msg = bus
+        .pop_filtered(&[gst::MessageType::Element])
+        .expect("bus message");
+    let parsed = message::from_structure(msg.structure().unwrap()).unwrap();
+    assert_eq!(&parsed, m.classification());
+}
+
+#[test]
+fn post_messages_false_posts_none_but_still_attaches_meta() {
+    let (caps, input) = frame("orange.jpg");
+    let mut h = gst_check::Harness::new_parse(&format!(
+        "torchclassify model={} post-messages=false top-k=2",
+        model()
+    ));
+    let bus = gst::Bus::new();
+    h.element().unwrap().set_bus(Some(&bus));
+    h.set_src_caps(caps);
+    let out = h.push_and_pull(input).unwrap();
+    let m = ClassificationMeta::from_buffer(&out).unwrap();
+    assert_eq!((m.class_id(), m.top_k().len()), (950, 2));
+    assert!(bus.pop_filtered(&[gst::MessageType::Element]).is_none());
+}
