@@ -296,9 +296,10 @@ impl ObjectImpl for TorchClassify {
                     .nick("Quantized engine")
                     .blurb(
                         "libtorch's quantized engine, set before the model is loaded. It is \
-                         global to the process: the last torchclassify to start sets it for \
-                         every model in the process. auto keeps libtorch's platform default \
-                         (x86 on x86-64, fastest there; qnnpack on ARM)",
+                         global to the process: the last torchclassify to start with an engine \
+                         other than auto sets it for every model in the process. auto leaves \
+                         the engine as it is: libtorch's platform default (x86 on x86-64, \
+                         fastest there; qnnpack on ARM) unless something in the process set it",
                     )
                     .mutable_ready()
                     .build(),
