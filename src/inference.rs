@@ -7,9 +7,11 @@
 //! pools fight over the cores); see `shared/notes/libtorch-threads.md`. The streaming thread only
 //! hands over the prepared input and waits for the logits.
 
+use crate::postprocess::FrameInfo;
 use gst::glib;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 use tch::{CModule, Device, IValue, Kind, QEngine, Tensor};
@@ -52,30 +54,74 @@ pub struct Buffers {
     pub logits: Vec<f32>,
 }
 
-type Reply = Result<(Buffers, Duration), (Buffers, String)>;
+/// Called on the model thread with each finished [`Model::submit`]ted job: the logits (to be
+/// consumed in place), the model time or the error, and the frame the input came from.
+pub type OnResult = Box<dyn Fn(&mut [f32], Result<Duration, String>, FrameInfo) + Send>;
+
+struct Job {
+    buffers: Buffers,
+    frame: FrameInfo,
+    /// true: [`Model::run`] waits for the reply; false: the result goes to the `OnResult`.
+    wait: bool,
+}
+
+type Reply = (Buffers, Result<Duration, String>);
+
+/// What the streaming thread and the model thread share.
+#[derive(Default)]
+struct Slot {
+    /// The next job; a newer submitted job replaces it (newest wins, nothing queues).
+    pending: Option<Job>,
+    /// The reply to a waiting [`Model::run`].
+    done: Option<Reply>,
+    /// The model thread is running a forward.
+    busy: bool,
+    /// Buffers back from async jobs, for [`Model::buffers`].
+    free: Vec<Buffers>,
+    /// Jobs replaced before the model got to them.
+    replaced: u64,
+    stop: bool,
+}
+
+struct Shared {
+    slot: Mutex<Slot>,
+    cond: Condvar,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Slot> {
+        self.slot.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
 
 /// Handle on the model thread. Dropping it stops and joins the thread.
 pub struct Model {
-    jobs: Option<mpsc::SyncSender<Buffers>>,
-    replies: mpsc::Receiver<Reply>,
+    shared: Arc<Shared>,
     thread: Option<thread::JoinHandle<()>>,
     num_classes: usize,
+    input_len: usize,
+    warm_up_time: Duration,
 }
 
 impl Model {
     /// Starts the model thread and waits until it has loaded and warmed up the model. The error
-    /// says what is wrong with the file (the caller names the property and path).
-    pub fn load(config: ModelConfig) -> Result<Model, String> {
+    /// says what is wrong with the file (the caller names the property and path). `on_result`
+    /// receives the results of [`Model::submit`].
+    pub fn load(config: ModelConfig, on_result: OnResult) -> Result<Model, String> {
         check_file(&config.path)?;
-        let (ready_tx, ready_rx) = mpsc::sync_channel::<Result<usize, String>>(1);
-        let (jobs_tx, jobs_rx) = mpsc::sync_channel::<Buffers>(1);
-        let (replies_tx, replies_rx) = mpsc::sync_channel::<Reply>(1);
+        let (ready_tx, ready_rx) = mpsc::sync_channel::<Result<(usize, Duration), String>>(1);
+        let shared = Arc::new(Shared {
+            slot: Mutex::new(Slot::default()),
+            cond: Condvar::new(),
+        });
+        let input_len = 3 * config.input_width * config.input_height;
+        let thread_shared = shared.clone();
         let thread = thread::Builder::new()
             .name("torchclassify-model".into())
-            .spawn(move || model_thread(config, ready_tx, jobs_rx, replies_tx))
+            .spawn(move || model_thread(config, ready_tx, thread_shared, on_result))
             .map_err(|e| format!("could not start the model thread: {e}"))?;
-        let num_classes = match ready_rx.recv() {
-            Ok(Ok(n)) => n,
+        let (num_classes, warm_up_time) = match ready_rx.recv() {
+            Ok(Ok(loaded)) => loaded,
             Ok(Err(e)) => {
                 let _ = thread.join();
                 return Err(e);
@@ -86,10 +132,11 @@ impl Model {
             }
         };
         Ok(Model {
-            jobs: Some(jobs_tx),
-            replies: replies_rx,
+            shared,
             thread: Some(thread),
             num_classes,
+            input_len,
+            warm_up_time,
         })
     }
 
@@ -98,29 +145,116 @@ impl Model {
         self.num_classes
     }
 
+    /// The slowest of the warm-up forwards after the first (which allocates): an estimate of the
+    /// model's time per frame.
+    pub fn warm_up_time(&self) -> Duration {
+        self.warm_up_time
+    }
+
+    /// A set of buffers of the right sizes: one returned by an earlier async job, or new ones
+    /// (at most three sets ever exist: being filled, pending, running).
+    pub fn buffers(&self) -> Buffers {
+        self.shared.lock().free.pop().unwrap_or_else(|| Buffers {
+            input: vec![0.0; self.input_len],
+            logits: vec![0.0; self.num_classes],
+        })
+    }
+
     /// Runs one forward on `buffers.input`, writing `buffers.logits`; blocks until done and
-    /// returns the buffers with the time spent in the model.
-    pub fn run(&self, buffers: Buffers) -> Result<(Buffers, Duration), String> {
-        let gone = || "the model thread has stopped".to_string();
-        self.jobs
-            .as_ref()
-            .ok_or_else(gone)?
-            .send(buffers)
-            .map_err(|_| gone())?;
-        match self.replies.recv() {
-            Ok(Ok(done)) => Ok(done),
-            Ok(Err((_, e))) => Err(e),
-            Err(_) => Err(gone()),
+    /// returns the buffers with the time spent in the model or the error.
+    pub fn run(&self, buffers: Buffers, frame: FrameInfo) -> Reply {
+        let mut slot = self.shared.lock();
+        while slot.pending.is_some() || slot.busy {
+            slot = self
+                .shared
+                .cond
+                .wait(slot)
+                .unwrap_or_else(|e| e.into_inner());
         }
+        if slot.stop {
+            return (buffers, Err("the model thread has stopped".into()));
+        }
+        slot.pending = Some(Job {
+            buffers,
+            frame,
+            wait: true,
+        });
+        self.shared.cond.notify_all();
+        loop {
+            if let Some(reply) = slot.done.take() {
+                return reply;
+            }
+            slot = self
+                .shared
+                .cond
+                .wait(slot)
+                .unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    /// Hands `buffers.input` to the model thread and returns at once; the result goes to the
+    /// `on_result` given to [`Model::load`]. A job still waiting for the model is replaced (its
+    /// buffers are recycled): the newest frame wins, nothing queues.
+    pub fn submit(&self, buffers: Buffers, frame: FrameInfo) {
+        let mut slot = self.shared.lock();
+        if let Some(old) = slot.pending.replace(Job {
+            buffers,
+            frame,
+            wait: false,
+        }) {
+            slot.free.push(old.buffers);
+            slot.replaced += 1;
+        }
+        self.shared.cond.notify_all();
+    }
+
+    /// Drops a job still waiting for the model (after a flush).
+    pub fn discard_pending(&self) {
+        let mut slot = self.shared.lock();
+        if let Some(old) = slot.pending.take() {
+            slot.free.push(old.buffers);
+        }
+    }
+
+    /// Waits until the model thread has no job left, at most `timeout`; true if it is idle.
+    pub fn wait_idle(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut slot = self.shared.lock();
+        while slot.pending.is_some() || slot.busy {
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            slot = self
+                .shared
+                .cond
+                .wait_timeout(slot, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        true
+    }
+
+    /// How many submitted jobs were replaced by newer ones before the model got to them.
+    pub fn replaced(&self) -> u64 {
+        self.shared.lock().replaced
     }
 }
 
 impl Drop for Model {
     fn drop(&mut self) {
-        // Closing the job channel ends the thread's loop.
-        self.jobs = None;
+        {
+            let mut slot = self.shared.lock();
+            slot.stop = true;
+            slot.pending = None;
+            self.shared.cond.notify_all();
+        }
         if let Some(t) = self.thread.take() {
-            let _ = t.join();
+            // The last reference to an element can be dropped by its own async result handler,
+            // on the model thread: that thread ends by itself once it sees `stop`.
+            if t.thread().id() != thread::current().id() {
+                let _ = t.join();
+            }
         }
     }
 }
@@ -274,9 +408,9 @@ fn forward(
 
 fn model_thread(
     config: ModelConfig,
-    ready: mpsc::SyncSender<Result<usize, String>>,
-    jobs: mpsc::Receiver<Buffers>,
-    replies: mpsc::SyncSender<Reply>,
+    ready: mpsc::SyncSender<Result<(usize, Duration), String>>,
+    shared: Arc<Shared>,
+    on_result: OnResult,
 ) {
     let _no_grad = tch::no_grad_guard();
     let (module, n) = match load(&config) {
@@ -288,38 +422,66 @@ fn model_thread(
     };
     let shape = [1, 3, config.input_height as i64, config.input_width as i64];
     // Warm-up: the first forwards allocate and pick kernels (100–200 ms); do them now, not on the
-    // first frame.
+    // first frame. The slowest after the first is the estimate of the model's time.
     let mut input = vec![0.0f32; 3 * config.input_width * config.input_height];
     let mut logits = vec![0.0f32; n];
-    for _ in 0..3 {
+    let mut estimate = Duration::ZERO;
+    for i in 0..4 {
+        let start = Instant::now();
         if let Err(e) = forward(&module, &mut input, &mut logits, shape) {
             let _ = ready.send(Err(format!("warm-up inference failed: {e}")));
             return;
         }
+        if i > 0 {
+            estimate = estimate.max(start.elapsed());
+        }
     }
-    if ready.send(Ok(n)).is_err() {
+    if ready.send(Ok((n, estimate))).is_err() {
         return;
     }
-    for mut buffers in jobs {
-        let start = Instant::now();
-        let reply = if buffers.input.len() != input.len() || buffers.logits.len() != n {
-            let e = format!(
-                "buffers of {} inputs / {} outputs, model takes {} / {}",
-                buffers.input.len(),
-                buffers.logits.len(),
-                input.len(),
-                n
-            );
-            Err((buffers, e))
-        } else {
-            let Buffers { input, logits } = &mut buffers;
-            match forward(&module, input, logits, shape) {
-                Ok(()) => Ok((buffers, start.elapsed())),
-                Err(e) => Err((buffers, format!("inference failed: {e}"))),
+    loop {
+        let mut job = {
+            let mut slot = shared.lock();
+            loop {
+                if slot.stop {
+                    return;
+                }
+                if let Some(job) = slot.pending.take() {
+                    slot.busy = true;
+                    break job;
+                }
+                slot = shared.cond.wait(slot).unwrap_or_else(|e| e.into_inner());
             }
         };
-        if replies.send(reply).is_err() {
-            break;
+        let start = Instant::now();
+        let result = if job.buffers.input.len() != input.len() || job.buffers.logits.len() != n {
+            Err(format!(
+                "buffers of {} inputs / {} outputs, model takes {} / {n}",
+                job.buffers.input.len(),
+                job.buffers.logits.len(),
+                input.len(),
+            ))
+        } else {
+            let Buffers { input, logits } = &mut job.buffers;
+            // A panic must not leave a waiting `run` blocked forever: turn it into an error.
+            catch_unwind(AssertUnwindSafe(|| forward(&module, input, logits, shape)))
+                .unwrap_or_else(|_| Err("libtorch panicked".into()))
+                .map(|()| start.elapsed())
+                .map_err(|e| format!("inference failed: {e}"))
+        };
+        if !job.wait {
+            let logits = &mut job.buffers.logits;
+            let _ = catch_unwind(AssertUnwindSafe(|| {
+                on_result(logits, result.clone(), job.frame)
+            }));
         }
+        let mut slot = shared.lock();
+        slot.busy = false;
+        if job.wait {
+            slot.done = Some((job.buffers, result));
+        } else {
+            slot.free.push(job.buffers);
+        }
+        shared.cond.notify_all();
     }
 }

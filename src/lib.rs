@@ -13,9 +13,10 @@ pub mod message;
 pub mod meta;
 pub mod postprocess;
 pub mod preprocess;
+pub mod stats;
 
 pub use meta::ClassificationMeta;
-pub use postprocess::{Classification, Prediction};
+pub use postprocess::{Classification, FrameInfo, Prediction};
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     classify::register(plugin)

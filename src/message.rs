@@ -1,7 +1,7 @@
 //! [`Classification`] ⇄ `GstStructure`: the `torchclassify` element message and the
 //! `torchclassify` param of the ROI meta share this one layout, so field names can't drift apart.
 
-use crate::postprocess::{Classification, Prediction};
+use crate::postprocess::{Classification, FrameInfo, Prediction};
 use std::sync::Arc;
 
 /// Name of the message structure and of the ROI meta param.
@@ -17,6 +17,7 @@ pub const STRUCTURE_NAME: &str = "torchclassify";
 /// | `top-k-labels` | array of string | best first |
 /// | `top-k-ids` | array of int | |
 /// | `top-k-confidences` | array of double | |
+/// | `frame` | guint64 | number of the classified frame since start or flush |
 /// | `timestamp` | guint64 (clock time) | PTS of the classified frame |
 /// | `stream-time` | guint64 (clock time) | |
 /// | `running-time` | guint64 (clock time) | |
@@ -42,10 +43,11 @@ pub fn to_structure(c: &Classification) -> gst::Structure {
             "top-k-confidences",
             gst::Array::new(c.top_k.iter().map(|p| p.confidence)),
         )
-        .field("timestamp", c.timestamp)
-        .field("stream-time", c.stream_time)
-        .field("running-time", c.running_time)
-        .field("duration", c.duration)
+        .field("frame", c.frame.number)
+        .field("timestamp", c.frame.timestamp)
+        .field("stream-time", c.frame.stream_time)
+        .field("running-time", c.frame.running_time)
+        .field("duration", c.frame.duration)
         .field("inference-time", c.inference_time.nseconds())
         .build()
 }
@@ -81,10 +83,13 @@ pub fn from_structure(s: &gst::StructureRef) -> Result<Classification, String> {
     };
     Ok(Classification {
         top_k,
-        timestamp: time("timestamp")?,
-        stream_time: time("stream-time")?,
-        running_time: time("running-time")?,
-        duration: time("duration")?,
+        frame: FrameInfo {
+            number: s.get::<u64>("frame").map_err(|e| err("frame", &e))?,
+            timestamp: time("timestamp")?,
+            stream_time: time("stream-time")?,
+            running_time: time("running-time")?,
+            duration: time("duration")?,
+        },
         inference_time: gst::ClockTime::from_nseconds(
             s.get::<u64>("inference-time")
                 .map_err(|e| err("inference-time", &e))?,
@@ -112,10 +117,13 @@ mod tests {
                     confidence: 0.05,
                 },
             ],
-            timestamp: Some(gst::ClockTime::from_mseconds(100)),
-            stream_time: Some(gst::ClockTime::from_mseconds(100)),
-            running_time: None,
-            duration: Some(gst::ClockTime::from_mseconds(33)),
+            frame: FrameInfo {
+                number: 3,
+                timestamp: Some(gst::ClockTime::from_mseconds(100)),
+                stream_time: Some(gst::ClockTime::from_mseconds(100)),
+                running_time: None,
+                duration: Some(gst::ClockTime::from_mseconds(33)),
+            },
             inference_time: gst::ClockTime::from_useconds(2500),
         };
         let s = to_structure(&c);

@@ -81,9 +81,14 @@ impl ClassificationMeta {
     pub fn top_k(&self) -> &[Prediction] {
         &self.0.classification.top_k
     }
-    /// PTS of the frame the result was computed on.
+    /// PTS of the frame the result was computed on (with `inference-interval` > 1 or `async`,
+    /// possibly an earlier frame than this buffer's).
     pub fn timestamp(&self) -> Option<gst::ClockTime> {
-        self.0.classification.timestamp
+        self.0.classification.frame.timestamp
+    }
+    /// Number of the frame the result was computed on.
+    pub fn frame_number(&self) -> u64 {
+        self.0.classification.frame.number
     }
 }
 

@@ -13,17 +13,25 @@ pub struct Prediction {
     pub confidence: f64,
 }
 
-/// The result of classifying one frame: the top-k classes, best first (never empty), plus when
-/// the frame was and how long the model took.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Classification {
-    pub top_k: Vec<Prediction>,
-    /// The classified frame's PTS and duration, and its PTS as stream time and running time of
-    /// the segment it was in.
+/// Which frame a result was computed on: its number since the element started (or since the last
+/// flush), PTS and duration, and the PTS as stream time and running time of its segment. With
+/// `inference-interval` > 1 or `async`, buffers carry the newest result, so this can be an
+/// earlier frame than the buffer's own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FrameInfo {
+    pub number: u64,
     pub timestamp: Option<gst::ClockTime>,
     pub stream_time: Option<gst::ClockTime>,
     pub running_time: Option<gst::ClockTime>,
     pub duration: Option<gst::ClockTime>,
+}
+
+/// The result of classifying one frame: the top-k classes, best first (never empty), the frame
+/// it was computed on, and how long the model took.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Classification {
+    pub top_k: Vec<Prediction>,
+    pub frame: FrameInfo,
     /// Time spent in the model's forward pass.
     pub inference_time: gst::ClockTime,
 }

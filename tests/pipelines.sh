@@ -28,16 +28,23 @@ inspect_lists_properties() {
 }
 
 card_pipeline() { # sink: the card's pipeline, videotestsrc in place of the camera, under Xvfb
+  # stats-interval longer than the run: one torchclassify-stats message, at EOS.
   timeout 120 xvfb-run -a gst-launch-1.0 -m videotestsrc num-buffers=60 ! videoconvert ! \
-    torchclassify $MODEL_PROP ! "$1" >"$out/card" 2>&1 || { cat "$out/card"; return 1; }
+    torchclassify $MODEL_PROP stats-interval=600000 ! "$1" >"$out/card" 2>&1 || { cat "$out/card"; return 1; }
   grep -q "Got EOS" "$out/card" || { echo "no EOS"; return 1; }
-  # Every frame is classified, except those videoconvert's QoS drops as late before they reach
-  # the element (Xvfb renders slowly); each such drop posts a qos message.
-  local n dropped
-  n=$(grep -c 'from element "torchclassify0" (element): torchclassify,' "$out/card")
+  # Xvfb renders slowly, so some frames are late: videoconvert's QoS may drop them before the
+  # element (a qos message each), and the element skips inference on late ones (counted in
+  # stats). Every other frame gets one result message.
+  local results dropped stats frames inferences skipped
+  results=$(grep -c 'from element "torchclassify0" (element): torchclassify,' "$out/card")
   dropped=$(grep -c 'from element "videoconvert0" (qos)' "$out/card")
-  echo "$1: $n frames classified, $dropped dropped late by videoconvert"
-  [ "$n" -gt 0 ] && [ $((n + dropped)) -eq 60 ] || { echo "expected 60 in all"; return 1; }
+  stats=$(grep 'torchclassify-stats' "$out/card" | tail -1)
+  frames=$(sed -n 's/.*frames=(guint64)\([0-9]*\).*/\1/p' <<<"$stats")
+  inferences=$(sed -n 's/.*inferences=(guint64)\([0-9]*\).*/\1/p' <<<"$stats")
+  skipped=$(sed -n 's/.*skipped=(guint64)\([0-9]*\).*/\1/p' <<<"$stats")
+  echo "$1: $frames frames reached the element ($dropped dropped before it), $inferences inferences, $skipped skipped as late, $results messages"
+  [ -n "$frames" ] && [ $((frames + dropped)) -eq 60 ] && [ $((inferences + skipped)) -eq "$frames" ] \
+    && [ "$results" -eq "$inferences" ] && [ "$inferences" -gt 0 ] || { echo "counts do not add up"; return 1; }
 }
 
 demo_prints_sequence() {

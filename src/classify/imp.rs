@@ -1,10 +1,11 @@
 //! GStreamer glue of `torchclassify`: properties, caps, start/stop and the per-frame path. The
 //! work itself lives in `preprocess`, `inference`, `postprocess`, `meta` and `message`.
 
-use crate::inference::{Buffers, Engine, Model, ModelConfig};
+use crate::inference::{Buffers, Engine, Model, ModelConfig, OnResult};
 use crate::labels::Labels;
-use crate::postprocess::{self, Classification};
+use crate::postprocess::{self, Classification, FrameInfo};
 use crate::preprocess::{PixelLayout, Preprocessor};
+use crate::stats::Stats;
 use crate::{message, meta};
 use gst::glib;
 use gst::prelude::*;
@@ -14,7 +15,9 @@ use gst_base::subclass::prelude::*;
 use gst_video::VideoFormat;
 use gst_video::prelude::*;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{LazyLock, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -29,6 +32,11 @@ const INPUT_SIZE: usize = 224;
 const DEFAULT_TOP_K: u32 = 5;
 const DEFAULT_NUM_THREADS: u32 = 0;
 const DEFAULT_POST_MESSAGES: bool = true;
+const DEFAULT_INFERENCE_INTERVAL: u32 = 1;
+const DEFAULT_ASYNC: bool = false;
+const DEFAULT_STATS_INTERVAL: u32 = 0;
+/// How long EOS waits for the last async inference to finish.
+const EOS_WAIT: Duration = Duration::from_secs(10);
 
 /// Where `make model` writes the model: `$XDG_DATA_HOME/gst-torch/` (default
 /// `~/.local/share/gst-torch/`).
@@ -73,6 +81,10 @@ struct Settings {
     engine: Engine,
     num_threads: u32,
     post_messages: bool,
+    inference_interval: u32,
+    async_: bool,
+    /// Milliseconds between `torchclassify-stats` messages; 0 = none.
+    stats_interval: u32,
 }
 
 impl Default for Settings {
@@ -84,6 +96,9 @@ impl Default for Settings {
             engine: Engine::default(),
             num_threads: DEFAULT_NUM_THREADS,
             post_messages: DEFAULT_POST_MESSAGES,
+            inference_interval: DEFAULT_INFERENCE_INTERVAL,
+            async_: DEFAULT_ASYNC,
+            stats_interval: DEFAULT_STATS_INTERVAL,
         }
     }
 }
@@ -97,25 +112,61 @@ struct Format {
 struct State {
     model: Model,
     labels: Labels,
-    /// Input and output buffers, lent to the model thread for each forward.
+    /// Input and output buffers of blocking mode, lent to the model thread for each forward.
     buffers: Option<Buffers>,
     format: Option<Format>,
+    /// Frames since start or the last flush: numbers frames and picks every Nth for inference.
+    frames: u64,
+    /// `async` as it was at start (it is fixed while running).
+    async_: bool,
 }
 
+/// What the streaming thread and (in async mode) the model thread both update.
 #[derive(Default)]
+struct Results {
+    /// The newest finished result; buffers without a fresh one carry it.
+    latest: Option<Classification>,
+    stats: Stats,
+}
+
 pub struct TorchClassify {
     settings: Mutex<Settings>,
     state: Mutex<Option<State>>,
+    results: Mutex<Results>,
+    /// Processing latency reported to LATENCY queries in blocking mode (ns).
+    latency: AtomicU64,
+    /// Running time before which frames are late, from the newest downstream QoS event.
+    qos_earliest: Mutex<Option<gst::ClockTime>>,
+}
+
+impl Default for TorchClassify {
+    fn default() -> Self {
+        TorchClassify {
+            settings: Mutex::new(Settings::default()),
+            state: Mutex::new(None),
+            results: Mutex::new(Results::default()),
+            latency: AtomicU64::new(0),
+            qos_earliest: Mutex::new(None),
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A poisoned lock only means a panic elsewhere; the data is plain values.
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl TorchClassify {
     fn settings(&self) -> MutexGuard<'_, Settings> {
-        // A poisoned lock only means a panic elsewhere; the settings are still plain values.
-        self.settings.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.settings)
     }
 
     fn state(&self) -> MutexGuard<'_, Option<State>> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.state)
+    }
+
+    fn results(&self) -> MutexGuard<'_, Results> {
+        lock(&self.results)
     }
 
     /// Loads labels and model as the settings say; errors name the property, the path and what
@@ -147,13 +198,16 @@ impl TorchClassify {
         if settings.model.is_empty() {
             return Err(model_error("no path given".into()));
         }
-        let model = Model::load(ModelConfig {
-            path: PathBuf::from(&settings.model),
-            engine: settings.engine,
-            num_threads: settings.num_threads,
-            input_width: INPUT_SIZE,
-            input_height: INPUT_SIZE,
-        })
+        let model = Model::load(
+            ModelConfig {
+                path: PathBuf::from(&settings.model),
+                engine: settings.engine,
+                num_threads: settings.num_threads,
+                input_width: INPUT_SIZE,
+                input_height: INPUT_SIZE,
+            },
+            self.async_result_handler(labels.clone()),
+        )
         .map_err(model_error)?;
         let n = model.num_classes();
         if n != labels.len() {
@@ -166,90 +220,163 @@ impl TorchClassify {
                 labels.len()
             )));
         }
+        // Blocking mode's latency: the model's time, with a margin for preprocessing and jitter.
+        let latency = model.warm_up_time() * 5 / 4;
+        self.latency
+            .store(latency.as_nanos() as u64, Ordering::Relaxed);
         gst::info!(
             CAT,
             imp = self,
-            "Loaded model {} ({n} classes, engine {:?}, threads {})",
+            "Loaded model {} ({n} classes, engine {:?}, warm-up {:?})",
             settings.model,
             settings.engine,
-            tch::get_num_threads()
+            model.warm_up_time()
         );
         Ok(State {
+            buffers: Some(model.buffers()),
             model,
             labels,
-            buffers: Some(Buffers {
-                input: vec![0.0; 3 * INPUT_SIZE * INPUT_SIZE],
-                logits: vec![0.0; n],
-            }),
             format: None,
+            frames: 0,
+            async_: settings.async_,
         })
     }
 
-    /// Runs the model on the frame in `buffer` and returns the result.
-    fn classify(
+    /// Fills `input` with the model's input for the frame in `buffer`.
+    fn preprocess(
         &self,
-        state: &mut State,
+        format: Option<&Format>,
         buffer: &gst::BufferRef,
-        top_k: u32,
-    ) -> Result<Classification, gst::FlowError> {
-        let Some(format) = &state.format else {
+        input: &mut [f32],
+    ) -> Result<(), gst::FlowError> {
+        let Some(format) = format else {
             gst::element_imp_error!(self, gst::CoreError::Negotiation, ("No caps set"));
             return Err(gst::FlowError::NotNegotiated);
         };
-        let Some(mut buffers) = state.buffers.take() else {
-            gst::element_imp_error!(self, gst::LibraryError::Failed, ("Model buffers lost"));
-            return Err(gst::FlowError::Error);
-        };
-        {
-            let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, &format.info)
-                .map_err(|_| {
-                    gst::element_imp_error!(
-                        self,
-                        gst::StreamError::Format,
-                        (
-                            "Cannot map a buffer of {} bytes as a {}x{} {} frame (caps say {} bytes)",
-                            buffer.size(),
-                            format.info.width(),
-                            format.info.height(),
-                            format.info.format().to_str(),
-                            format.info.size()
-                        ));
-                    gst::FlowError::Error
-                })?;
-            let stride = frame.plane_stride()[0] as usize;
-            let data = frame.plane_data(0).map_err(|_| gst::FlowError::Error)?;
-            if let Err(e) = format.preprocessor.run(data, stride, &mut buffers.input) {
-                gst::element_imp_error!(self, gst::StreamError::Format, ("Bad frame: {}", e));
-                state.buffers = Some(buffers);
-                return Err(gst::FlowError::Error);
-            }
-        }
-        let (mut buffers, inference_time) = state.model.run(buffers).map_err(|e| {
-            gst::element_imp_error!(self, gst::LibraryError::Failed, ("Inference failed: {}", e));
+        let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, &format.info)
+            .map_err(|_| {
+                gst::element_imp_error!(
+                    self,
+                    gst::StreamError::Format,
+                    (
+                        "Cannot map a buffer of {} bytes as a {}x{} {} frame (caps say {} bytes)",
+                        buffer.size(),
+                        format.info.width(),
+                        format.info.height(),
+                        format.info.format().to_str(),
+                        format.info.size()
+                    )
+                );
+                gst::FlowError::Error
+            })?;
+        let stride = frame.plane_stride()[0] as usize;
+        let data = frame.plane_data(0).map_err(|_| gst::FlowError::Error)?;
+        format.preprocessor.run(data, stride, input).map_err(|e| {
+            gst::element_imp_error!(self, gst::StreamError::Format, ("Bad frame: {}", e));
             gst::FlowError::Error
-        })?;
-        let top_k = postprocess::classify(&mut buffers.logits, top_k as usize, &state.labels);
-        state.buffers = Some(buffers);
-        let Some(top_k) = top_k else {
+        })
+    }
+
+    fn frame_info(&self, buffer: &gst::BufferRef, number: u64) -> FrameInfo {
+        let pts = buffer.pts();
+        let segment = self.obj().segment();
+        let segment = segment.downcast_ref::<gst::ClockTime>();
+        FrameInfo {
+            number,
+            timestamp: pts,
+            stream_time: segment.and_then(|s| s.to_stream_time(pts?)),
+            running_time: segment.and_then(|s| s.to_running_time(pts?)),
+            duration: buffer.duration(),
+        }
+    }
+
+    /// Softmax + top-k of `logits` into a result for `frame`.
+    fn result(
+        &self,
+        logits: &mut [f32],
+        labels: &Labels,
+        frame: FrameInfo,
+        inference_time: Duration,
+    ) -> Option<Classification> {
+        let top_k = self.settings().top_k as usize;
+        let Some(top_k) = postprocess::classify(logits, top_k, labels) else {
             gst::element_imp_error!(
                 self,
                 gst::LibraryError::Failed,
                 ("Model returned no classes")
             );
-            return Err(gst::FlowError::Error);
+            return None;
         };
-
-        let pts = buffer.pts();
-        let segment = self.obj().segment();
-        let segment = segment.downcast_ref::<gst::ClockTime>();
-        Ok(Classification {
+        Some(Classification {
             top_k,
-            timestamp: pts,
-            stream_time: segment.and_then(|s| s.to_stream_time(pts?)),
-            running_time: segment.and_then(|s| s.to_running_time(pts?)),
-            duration: buffer.duration(),
+            frame,
             inference_time: gst::ClockTime::from_nseconds(inference_time.as_nanos() as u64),
         })
+    }
+
+    /// Posts the result's `torchclassify` message, if `post-messages` is on.
+    fn post_result(&self, c: &Classification) {
+        if !self.settings().post_messages {
+            return;
+        }
+        let msg = gst::message::Element::builder(message::to_structure(c))
+            .src(&*self.obj())
+            .build();
+        // No bus (e.g. a bare element in a test harness) just means nobody listens.
+        let _ = self.obj().post_message(msg);
+    }
+
+    fn post_stats(&self, s: gst::Structure) {
+        let _ = self
+            .obj()
+            .post_message(gst::message::Element::builder(s).src(&*self.obj()).build());
+    }
+
+    /// What the model thread does with an async result: it becomes the newest result, counts in
+    /// the stats and is posted with the timestamps of the frame it was computed on.
+    fn async_result_handler(&self, labels: Labels) -> OnResult {
+        let element = self.obj().downgrade();
+        Box::new(move |logits, result, frame| {
+            let Some(element) = element.upgrade() else {
+                return;
+            };
+            let imp = element.imp();
+            let time = match result {
+                Ok(time) => time,
+                Err(e) => {
+                    gst::element_imp_error!(imp, gst::LibraryError::Failed, ("{}", e));
+                    return;
+                }
+            };
+            let Some(c) = imp.result(logits, &labels, frame, time) else {
+                return;
+            };
+            {
+                let mut results = imp.results();
+                results.stats.inference(time);
+                results.latest = Some(c.clone());
+            }
+            imp.post_result(&c);
+        })
+    }
+
+    /// True if downstream QoS says a frame at `running_time` is already late.
+    fn is_late(&self, running_time: Option<gst::ClockTime>) -> bool {
+        match (running_time, *lock(&self.qos_earliest)) {
+            (Some(t), Some(earliest)) => t <= earliest,
+            _ => false,
+        }
+    }
+
+    /// Forgets per-stream things after a flush: frame numbers, the newest result, QoS, and an
+    /// async frame still waiting for the model.
+    fn reset_stream(&self) {
+        if let Some(state) = self.state().as_mut() {
+            state.frames = 0;
+            state.model.discard_pending();
+        }
+        self.results().latest = None;
+        *lock(&self.qos_earliest) = None;
     }
 }
 
@@ -315,9 +442,53 @@ impl ObjectImpl for TorchClassify {
                     .build(),
                 glib::ParamSpecBoolean::builder("post-messages")
                     .nick("Post messages")
-                    .blurb("Post a `torchclassify` element message for every classified frame")
+                    .blurb("Post a `torchclassify` element message for every inference")
                     .default_value(DEFAULT_POST_MESSAGES)
                     .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("inference-interval")
+                    .nick("Inference interval")
+                    .blurb(
+                        "Run the model on every Nth frame (counted from start or flush); the \
+                         frames between carry the newest result in their meta (its `frame` and \
+                         `timestamp` say which frame it came from) and post no message",
+                    )
+                    .minimum(1)
+                    .maximum(u32::MAX)
+                    .default_value(DEFAULT_INFERENCE_INTERVAL)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecBoolean::builder("async")
+                    .nick("Asynchronous inference")
+                    .blurb(
+                        "Run the model on its own thread without holding up the video: each frame \
+                         due for inference is converted and handed over, replacing one still \
+                         waiting (newest wins, nothing queues), and buffers carry the newest \
+                         finished result (none before the first one). Adds no latency. Off: \
+                         every frame waits for its own result, the LATENCY query includes the \
+                         model's time, and frames already late by downstream QoS skip inference",
+                    )
+                    .default_value(DEFAULT_ASYNC)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("stats-interval")
+                    .nick("Stats interval")
+                    .blurb(
+                        "Post a `torchclassify-stats` element message (the `stats` fields, with \
+                         fps over the interval) every this many milliseconds, and one at EOS; \
+                         0 = never",
+                    )
+                    .default_value(DEFAULT_STATS_INTERVAL)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
+                    .nick("Statistics")
+                    .blurb(
+                        "torchclassify-stats: frames, inferences, skipped (late by QoS), \
+                         replaced (async frames a newer one replaced), mean-inference-ms, \
+                         max-inference-ms, frame-fps and inference-fps since the first frame",
+                    )
+                    .read_only()
                     .build(),
             ]
         });
@@ -343,12 +514,22 @@ impl ObjectImpl for TorchClassify {
             "engine" => settings.engine = value.get().expect("type checked upstream"),
             "num-threads" => settings.num_threads = value.get().expect("type checked upstream"),
             "post-messages" => settings.post_messages = value.get().expect("type checked upstream"),
+            "inference-interval" => {
+                settings.inference_interval = value.get().expect("type checked upstream")
+            }
+            "async" => settings.async_ = value.get().expect("type checked upstream"),
+            "stats-interval" => {
+                settings.stats_interval = value.get().expect("type checked upstream")
+            }
             _ => unimplemented!(),
         }
         gst::debug!(CAT, imp = self, "{} = {:?}", pspec.name(), value);
     }
 
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        if pspec.name() == "stats" {
+            return self.results().stats.to_structure(Instant::now()).to_value();
+        }
         let settings = self.settings();
         match pspec.name() {
             "model" => settings.model.to_value(),
@@ -357,6 +538,9 @@ impl ObjectImpl for TorchClassify {
             "engine" => settings.engine.to_value(),
             "num-threads" => settings.num_threads.to_value(),
             "post-messages" => settings.post_messages.to_value(),
+            "inference-interval" => settings.inference_interval.to_value(),
+            "async" => settings.async_.to_value(),
+            "stats-interval" => settings.stats_interval.to_value(),
             _ => unimplemented!(),
         }
     }
@@ -417,14 +601,73 @@ impl BaseTransformImpl for TorchClassify {
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let settings = self.settings().clone();
         let state = self.load(&settings)?;
+        *self.results() = Results::default();
+        *lock(&self.qos_earliest) = None;
         *self.state() = Some(state);
         Ok(())
     }
 
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
-        // Dropping the state joins the model thread.
-        let _ = self.state().take();
+        // Dropping the state joins the model thread; take it out of the lock first, since an
+        // async result being delivered needs the element's other locks, not this one.
+        let state = self.state().take();
+        drop(state);
         Ok(())
+    }
+
+    fn query(&self, direction: gst::PadDirection, query: &mut gst::QueryRef) -> bool {
+        let latency = direction == gst::PadDirection::Src
+            && matches!(query.view(), gst::QueryView::Latency(_));
+        if !BaseTransformImplExt::parent_query(self, direction, query) {
+            return false;
+        }
+        // Blocking mode holds each frame for the model's time: say so. Async mode adds nothing.
+        let blocking = latency && self.state().as_ref().is_some_and(|s| !s.async_);
+        if let gst::QueryViewMut::Latency(q) = query.view_mut()
+            && blocking
+        {
+            let ours = gst::ClockTime::from_nseconds(self.latency.load(Ordering::Relaxed));
+            let (live, min, max) = q.result();
+            gst::debug!(
+                CAT,
+                imp = self,
+                "Adding {ours} of latency to {min}..{max:?}"
+            );
+            q.set(live, min + ours, max.map(|m| m + ours));
+        }
+        true
+    }
+
+    fn src_event(&self, event: gst::Event) -> bool {
+        if let gst::EventView::Qos(q) = event.view() {
+            let (_, _, diff, timestamp) = q.get();
+            // As GstBaseTransform does: frames up to timestamp + diff are late.
+            *lock(&self.qos_earliest) = timestamp.map(|t| {
+                gst::ClockTime::from_nseconds((t.nseconds() as i128 + diff as i128).max(0) as u64)
+            });
+        }
+        self.parent_src_event(event)
+    }
+
+    fn sink_event(&self, event: gst::Event) -> bool {
+        match event.view() {
+            gst::EventView::FlushStop(_) => self.reset_stream(),
+            gst::EventView::Eos(_) => {
+                // Let the last async frame's result out before EOS.
+                if let Some(state) = self.state().as_ref()
+                    && state.async_
+                    && !state.model.wait_idle(EOS_WAIT)
+                {
+                    gst::warning!(CAT, imp = self, "Model still busy at EOS");
+                }
+                if self.settings().stats_interval > 0 {
+                    let s = self.results().stats.to_structure(Instant::now());
+                    self.post_stats(s);
+                }
+            }
+            _ => {}
+        }
+        self.parent_sink_event(event)
     }
 
     fn set_caps(&self, incaps: &gst::Caps, outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {
@@ -464,39 +707,112 @@ impl BaseTransformImpl for TorchClassify {
         &self,
         buffer: &mut gst::BufferRef,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let (top_k, post_messages) = {
+        let now = Instant::now();
+        let (interval, stats_interval) = {
             let s = self.settings();
-            (s.top_k, s.post_messages)
+            (s.inference_interval.max(1) as u64, s.stats_interval)
         };
-        let (classification, width, height) = {
+        let mut fresh = None;
+        let mut skipped = false;
+        let mut latency_grew = false;
+        let (width, height, replaced) = {
             let mut state = self.state();
             let Some(state) = state.as_mut() else {
                 return Err(gst::FlowError::Flushing);
             };
-            let c = self.classify(state, buffer, top_k)?;
-            let info = state
+            let frame = self.frame_info(buffer, state.frames);
+            state.frames += 1;
+            if frame.number % interval == 0 {
+                if state.async_ {
+                    let mut buffers = state.model.buffers();
+                    self.preprocess(state.format.as_ref(), buffer, &mut buffers.input)?;
+                    state.model.submit(buffers, frame);
+                } else if self.is_late(frame.running_time) {
+                    skipped = true;
+                } else {
+                    let Some(mut buffers) = state.buffers.take() else {
+                        return Err(gst::FlowError::Error);
+                    };
+                    let prepared =
+                        self.preprocess(state.format.as_ref(), buffer, &mut buffers.input);
+                    let (mut buffers, result) = match prepared {
+                        Ok(()) => state.model.run(buffers, frame),
+                        Err(e) => {
+                            state.buffers = Some(buffers);
+                            return Err(e);
+                        }
+                    };
+                    let c = match result {
+                        Ok(time) => self.result(&mut buffers.logits, &state.labels, frame, time),
+                        Err(e) => {
+                            gst::element_imp_error!(self, gst::LibraryError::Failed, ("{}", e));
+                            None
+                        }
+                    };
+                    state.buffers = Some(buffers);
+                    fresh = Some(c.ok_or(gst::FlowError::Error)?);
+                    let spent = now.elapsed().as_nanos() as u64;
+                    if spent > self.latency.load(Ordering::Relaxed) {
+                        self.latency.store(spent * 5 / 4, Ordering::Relaxed);
+                        latency_grew = true;
+                    }
+                }
+            }
+            let (w, h) = state
                 .format
                 .as_ref()
-                .map(|f| (f.info.width(), f.info.height()));
-            let (w, h) = info.unwrap_or((0, 0));
-            (c, w, h)
+                .map_or((0, 0), |f| (f.info.width(), f.info.height()));
+            (w, h, state.model.replaced())
         };
-        gst::trace!(
-            CAT,
-            imp = self,
-            "{:?}: {} {:.3} ({} us)",
-            classification.timestamp,
-            classification.label(),
-            classification.confidence(),
-            classification.inference_time.useconds()
-        );
-        meta::attach(buffer, &classification, width, height);
-        if post_messages {
-            let msg = gst::message::Element::builder(message::to_structure(&classification))
-                .src(&*self.obj())
-                .build();
-            // No bus (e.g. a bare element in a test harness) just means nobody listens.
-            let _ = self.obj().post_message(msg);
+
+        let (latest, stats) = {
+            let mut results = self.results();
+            results.stats.frame(now);
+            results.stats.replaced = replaced;
+            if skipped {
+                results.stats.skipped += 1;
+            }
+            if let Some(c) = &fresh {
+                results
+                    .stats
+                    .inference(Duration::from_nanos(c.inference_time.nseconds()));
+                results.latest = Some(c.clone());
+            }
+            let stats = (stats_interval > 0)
+                .then(|| {
+                    let interval = Duration::from_millis(stats_interval.into());
+                    results.stats.window_structure(now, interval)
+                })
+                .flatten();
+            (results.latest.clone(), stats)
+        };
+        if let Some(c) = &latest {
+            meta::attach(buffer, c, width, height);
+        }
+        if let Some(c) = &fresh {
+            gst::trace!(
+                CAT,
+                imp = self,
+                "frame {}: {} {:.3} ({} us)",
+                c.frame.number,
+                c.label(),
+                c.confidence(),
+                c.inference_time.useconds()
+            );
+            self.post_result(c);
+        }
+        if let Some(s) = stats {
+            self.post_stats(s);
+        }
+        if latency_grew {
+            gst::debug!(
+                CAT,
+                imp = self,
+                "Processing latency grew, asking for a new one"
+            );
+            let _ = self
+                .obj()
+                .post_message(gst::message::Latency::builder().src(&*self.obj()).build());
         }
         Ok(gst::FlowSuccess::Ok)
     }

@@ -1,0 +1,324 @@
+//! Live video: blocking vs async inference, inference-interval, latency, QoS, stats, and
+//! start/stop/seek cycles — checked on counts, not wall times.
+//!
+//! The model is made slower than the frame period on purpose (`engine=qnnpack num-threads=1`
+//! on 640x480 frames at 60 fps: ~20–40 ms per inference against 16.7 ms per frame). libtorch's
+//! engine is global to the process, so these tests run one at a time.
+
+use gst::prelude::*;
+use gsttorch::ClassificationMeta;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Once};
+use std::time::Duration;
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> MutexGuard<'static, ()> {
+    static INIT: Once = Once::new();
+    INIT.call_once(|| {
+        gst::init().unwrap();
+        gsttorch::plugin_register_static().expect("registering the torch plugin");
+    });
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn model() -> String {
+    let p = std::env::var_os("GST_TORCH_MODEL")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| gst::glib::user_data_dir().join("gst-torch/mobilenet_v2_quantized.pt"));
+    assert!(
+        p.is_file(),
+        "model {} missing: run `make test`",
+        p.display()
+    );
+    p.to_string_lossy().into_owned()
+}
+
+const SLOW: &str = "engine=qnnpack num-threads=1";
+/// A live 640x480 BGRx source at 60 fps that stops after `n` frames.
+fn live_60(n: u64) -> String {
+    format!(
+        "videotestsrc is-live=true num-buffers={n} pattern=ball ! \
+         video/x-raw,format=BGRx,width=640,height=480,framerate=60/1"
+    )
+}
+
+struct Run {
+    pipeline: gst::Pipeline,
+    /// `torchclassify` result messages.
+    results: u64,
+    stats: Option<gst::Structure>,
+    /// Buffers that reached the sink, and how many of them had a ClassificationMeta.
+    buffers: Arc<AtomicU64>,
+    with_meta: Arc<AtomicU64>,
+    /// Frame numbers of the results in the metas, in buffer order.
+    meta_frames: Arc<Mutex<Vec<u64>>>,
+}
+
+/// Plays `description` (with elements `classify` and `sink`) to EOS, counting on the way.
+fn run(description: &str) -> Run {
+    let pipeline = gst::parse::launch(description)
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+    let buffers = Arc::new(AtomicU64::new(0));
+    let with_meta = Arc::new(AtomicU64::new(0));
+    let meta_frames = Arc::new(Mutex::new(Vec::new()));
+    let sink = pipeline.by_name("sink").unwrap();
+    let pad = sink
+        .static_pad("sink")
+        .or_else(|| {
+            // fpsdisplaysink is a bin: count on its ghost pad.
+            sink.sink_pads().into_iter().next()
+        })
+        .unwrap();
+    {
+        let (buffers, with_meta, meta_frames) =
+            (buffers.clone(), with_meta.clone(), meta_frames.clone());
+        pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+            if let Some(buffer) = info.buffer() {
+                buffers.fetch_add(1, Ordering::SeqCst);
+                if let Some(m) = ClassificationMeta::from_buffer(buffer) {
+                    with_meta.fetch_add(1, Ordering::SeqCst);
+                    meta_frames.lock().unwrap().push(m.frame_number());
+                }
+            }
+            gst::PadProbeReturn::Ok
+        });
+    }
+    let bus = pipeline.bus().unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let mut results = 0;
+    let mut stats = None;
+    let mut eos = false;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while let Some(msg) = deadline
+        .checked_duration_since(std::time::Instant::now())
+        .and_then(|left| bus.timed_pop(gst::ClockTime::from_nseconds(left.as_nanos() as u64)))
+    {
+        match msg.view() {
+            gst::MessageView::Element(e) => match e.structure().map(|s| s.name().as_str()) {
+                Some("torchclassify") => results += 1,
+                Some("torchclassify-stats") => stats = e.structure().map(|s| s.to_owned()),
+                _ => {}
+            },
+            gst::MessageView::Error(e) => panic!("{description}: {} ({:?})", e.error(), e.debug()),
+            gst::MessageView::Eos(_) => {
+                eos = true;
+                break;
+            }
+            _ => {}
+        }
+    }
+    assert!(eos, "{description}: no EOS within 60 s");
+    Run {
+        pipeline,
+        results,
+        stats,
+        buffers,
+        with_meta,
+        meta_frames,
+    }
+}
+
+impl Run {
+    fn stat(&self, field: &str) -> u64 {
+        let classify = self.pipeline.by_name("classify").unwrap();
+        classify
+            .property::<gst::Structure>("stats")
+            .get::<u64>(field)
+            .unwrap()
+    }
+}
+
+impl Drop for Run {
+    fn drop(&mut self) {
+        let _ = self.pipeline.set_state(gst::State::Null);
+    }
+}
+
+#[test]
+fn blocking_mode_classifies_every_frame_and_reports_its_latency() {
+    let _serial = serial();
+    let n: u64 = 20;
+    let r = run(&format!(
+        "{} ! torchclassify name=classify model={} {SLOW} ! \
+         fakesink name=sink sync=false",
+        live_60(n),
+        model()
+    ));
+    assert_eq!(r.buffers.load(Ordering::SeqCst), n);
+    assert_eq!(r.with_meta.load(Ordering::SeqCst), n);
+    assert_eq!(r.results, n, "a fresh result for every frame");
+    assert_eq!(*r.meta_frames.lock().unwrap(), (0..n).collect::<Vec<_>>());
+    assert_eq!((r.stat("inferences"), r.stat("skipped")), (n, 0));
+
+    let classify = r.pipeline.by_name("classify").unwrap();
+    let stats = classify.property::<gst::Structure>("stats");
+    let mean = stats.get::<f64>("mean-inference-ms").unwrap();
+    assert!(
+        mean > 1000.0 / 60.0,
+        "the model ({mean} ms) must be slower than a 60 fps frame"
+    );
+    let mut q = gst::query::Latency::new();
+    assert!(classify.static_pad("src").unwrap().query(&mut q));
+    let (live, min, _) = q.result();
+    assert!(live);
+    assert!(
+        min.mseconds() as f64 >= mean,
+        "latency {min} below the model's mean time {mean} ms"
+    );
+}
+
+#[test]
+fn async_mode_keeps_every_frame_on_time() {
+    let _serial = serial();
+    let n: u64 = 120;
+    let r = run(&format!(
+        "{} ! torchclassify name=classify async=true model={} {SLOW} \
+         stats-interval=500 ! fpsdisplaysink name=sink text-overlay=false \
+         video-sink=\"fakesink sync=true qos=true max-lateness=20000000\"",
+        live_60(n),
+        model()
+    ));
+    let sink = r.pipeline.by_name("sink").unwrap();
+    let rendered = sink.property::<u32>("frames-rendered") as u64;
+    let dropped = sink.property::<u32>("frames-dropped") as u64;
+    assert_eq!(
+        (rendered, dropped),
+        (n, 0),
+        "frames out == frames in, none late"
+    );
+    assert_eq!(r.buffers.load(Ordering::SeqCst), n);
+    let inferences = r.stat("inferences");
+    assert!(
+        inferences > 0 && inferences < n,
+        "{inferences} inferences for {n} frames"
+    );
+    assert_eq!(r.results, inferences, "one message per finished inference");
+    assert_eq!(
+        r.stat("replaced") + inferences,
+        n,
+        "every frame was run or replaced"
+    );
+    // Buffers before the first finished result carry none; every one after it does.
+    let with_meta = r.with_meta.load(Ordering::SeqCst);
+    assert!(with_meta >= n - 5, "{with_meta} of {n} buffers with meta");
+    let frames = r.meta_frames.lock().unwrap();
+    assert!(
+        frames.windows(2).all(|w| w[0] <= w[1]),
+        "results go forward"
+    );
+    let stats = r.stats.as_ref().expect("torchclassify-stats message");
+    assert_eq!(stats.get::<u64>("frames").unwrap(), n);
+}
+
+#[test]
+fn blocking_mode_skips_inference_on_late_frames() {
+    let _serial = serial();
+    let n: u64 = 90;
+    let r = run(&format!(
+        "{} ! torchclassify name=classify model={} {SLOW} ! \
+         fakesink name=sink sync=true qos=true",
+        live_60(n),
+        model()
+    ));
+    let (inferences, skipped) = (r.stat("inferences"), r.stat("skipped"));
+    assert_eq!(r.stat("frames"), n);
+    assert!(skipped > 0, "no frame skipped ({inferences} inferences)");
+    assert_eq!(inferences + skipped, n);
+    assert_eq!(r.results, inferences);
+    assert_eq!(r.with_meta.load(Ordering::SeqCst), n);
+}
+
+#[test]
+fn inference_interval_runs_every_nth_frame() {
+    let _serial = serial();
+    let n: u64 = 23;
+    let r = run(&format!(
+        "videotestsrc num-buffers={n} ! video/x-raw,format=RGB,width=224,height=224 ! \
+         torchclassify name=classify inference-interval=5 engine=fbgemm model={} ! \
+         fakesink name=sink sync=false",
+        model()
+    ));
+    assert_eq!(r.results, n.div_ceil(5));
+    assert_eq!(r.stat("inferences"), n.div_ceil(5));
+    assert_eq!(r.with_meta.load(Ordering::SeqCst), n);
+    let expected: Vec<u64> = (0..n).map(|i| i / 5 * 5).collect();
+    assert_eq!(
+        *r.meta_frames.lock().unwrap(),
+        expected,
+        "each buffer carries the newest result"
+    );
+}
+
+/// Threads named after the model thread: the thread itself and the OpenMP workers it starts
+/// (Linux threads inherit their creator's name).
+fn model_threads() -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .filter(|name| name.starts_with("torchclassify"))
+        .count()
+}
+
+fn all_threads() -> usize {
+    std::fs::read_dir("/proc/self/task").unwrap().count()
+}
+
+/// Waits up to 5 s for the model threads to be gone (OpenMP workers exit just after their
+/// master thread).
+fn model_threads_gone() -> bool {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while model_threads() > 0 {
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    true
+}
+
+#[test]
+fn async_start_stop_and_seek_fifty_times() {
+    let _serial = serial();
+    let pipeline = gst::parse::launch(&format!(
+        "videotestsrc is-live=false ! video/x-raw,format=BGRx,width=320,height=240,framerate=30/1 ! \
+         torchclassify async=true engine=fbgemm model={} ! fakesink sync=true",
+        model()
+    ))
+    .unwrap();
+    let timeout = gst::ClockTime::from_seconds(10);
+    let mut baseline = 0;
+    for i in 0..50 {
+        pipeline.set_state(gst::State::Playing).unwrap();
+        let (res, state, _) = pipeline.state(timeout);
+        assert_eq!(
+            (res, state),
+            (Ok(gst::StateChangeSuccess::Success), gst::State::Playing),
+            "cycle {i}"
+        );
+        assert!(model_threads() >= 1, "cycle {i}: no model thread");
+        std::thread::sleep(Duration::from_millis(30));
+        pipeline
+            .seek_simple(
+                gst::SeekFlags::FLUSH | gst::SeekFlags::ACCURATE,
+                gst::ClockTime::ZERO,
+            )
+            .unwrap();
+        let (res, _, _) = pipeline.state(timeout);
+        assert!(res.is_ok(), "cycle {i}: seek did not complete");
+        pipeline.set_state(gst::State::Null).unwrap();
+        assert!(model_threads_gone(), "cycle {i}: model thread left behind");
+        if i == 0 {
+            baseline = all_threads();
+        }
+        // GStreamer keeps a few idle streaming threads pooled; nothing may pile up per cycle.
+        assert!(
+            all_threads() <= baseline + 2,
+            "cycle {i}: {} threads",
+            all_threads()
+        );
+    }
+}
