@@ -194,17 +194,18 @@ fn clip_gives_cat_then_espresso_then_orange() {
             c.class_id()
         );
         assert_eq!(
-            c.timestamp,
+            c.frame.timestamp,
             Some(gst::ClockTime::from_mseconds(100 * i as u64))
         );
-        assert_eq!(c.stream_time, c.timestamp);
-        assert_eq!(c.running_time, c.timestamp);
-        assert_eq!(c.duration, Some(gst::ClockTime::from_mseconds(100)));
+        assert_eq!(c.frame.number, i as u64);
+        assert_eq!(c.frame.stream_time, c.frame.timestamp);
+        assert_eq!(c.frame.running_time, c.frame.timestamp);
+        assert_eq!(c.frame.duration, Some(gst::ClockTime::from_mseconds(100)));
     }
     assert!(
         r.results
             .windows(2)
-            .all(|w| w[0].timestamp < w[1].timestamp)
+            .all(|w| w[0].frame.timestamp < w[1].frame.timestamp)
     );
 }
 
