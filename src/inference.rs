@@ -67,6 +67,9 @@ struct Job {
 
 type Reply = (Buffers, Result<Duration, String>);
 
+/// What the model thread reports once loaded: N, the warm-up estimate, a warning.
+type Loaded = (usize, Duration, Option<String>);
+
 /// What the streaming thread and the model thread share.
 #[derive(Default)]
 struct Slot {
@@ -101,6 +104,7 @@ pub struct Model {
     num_classes: usize,
     input_len: usize,
     warm_up_time: Duration,
+    warning: Option<String>,
 }
 
 impl Model {
@@ -109,7 +113,7 @@ impl Model {
     /// receives the results of [`Model::submit`].
     pub fn load(config: ModelConfig, on_result: OnResult) -> Result<Model, String> {
         check_file(&config.path)?;
-        let (ready_tx, ready_rx) = mpsc::sync_channel::<Result<(usize, Duration), String>>(1);
+        let (ready_tx, ready_rx) = mpsc::sync_channel::<Result<Loaded, String>>(1);
         let shared = Arc::new(Shared {
             slot: Mutex::new(Slot::default()),
             cond: Condvar::new(),
@@ -120,7 +124,7 @@ impl Model {
             .name("torchclassify-model".into())
             .spawn(move || model_thread(config, ready_tx, thread_shared, on_result))
             .map_err(|e| format!("could not start the model thread: {e}"))?;
-        let (num_classes, warm_up_time) = match ready_rx.recv() {
+        let (num_classes, warm_up_time, warning) = match ready_rx.recv() {
             Ok(Ok(loaded)) => loaded,
             Ok(Err(e)) => {
                 let _ = thread.join();
@@ -137,7 +141,13 @@ impl Model {
             num_classes,
             input_len,
             warm_up_time,
+            warning,
         })
+    }
+
+    /// Set when the model loaded but not quite as asked (the engine could not be set).
+    pub fn warning(&self) -> Option<&str> {
+        self.warning.as_deref()
     }
 
     /// Number of model outputs (classes).
@@ -308,12 +318,15 @@ fn set_engine(engine: Engine) -> Result<(), String> {
 }
 
 /// Loads the model and runs a forward on zeros to check that the output is `[1, N]` logits;
-/// returns the model and N.
-fn load(config: &ModelConfig) -> Result<(CModule, usize), String> {
+/// returns the model, N, and a warning if the engine asked for could not be set (libtorch then
+/// keeps the engine it has).
+fn load(config: &ModelConfig) -> Result<(CModule, usize, Option<String>), String> {
     if config.num_threads > 0 {
         tch::set_num_threads(config.num_threads as i32);
     }
-    set_engine(config.engine)?;
+    let warning = set_engine(config.engine)
+        .err()
+        .map(|e| format!("{e}; using libtorch's current engine instead"));
     let mut module = CModule::load(&config.path)
         .map_err(|e| format!("not a loadable TorchScript file: {}", torch_message(&e)))?;
     module.f_set_eval().map_err(|e| {
@@ -352,7 +365,7 @@ fn load(config: &ModelConfig) -> Result<(CModule, usize), String> {
             ));
         }
     };
-    Ok((module, n))
+    Ok((module, n, warning))
 }
 
 fn ivalue_kind(v: &IValue) -> &'static str {
@@ -408,12 +421,12 @@ fn forward(
 
 fn model_thread(
     config: ModelConfig,
-    ready: mpsc::SyncSender<Result<(usize, Duration), String>>,
+    ready: mpsc::SyncSender<Result<Loaded, String>>,
     shared: Arc<Shared>,
     on_result: OnResult,
 ) {
     let _no_grad = tch::no_grad_guard();
-    let (module, n) = match load(&config) {
+    let (module, n, warning) = match load(&config) {
         Ok(loaded) => loaded,
         Err(e) => {
             let _ = ready.send(Err(e));
@@ -436,7 +449,7 @@ fn model_thread(
             estimate = estimate.max(start.elapsed());
         }
     }
-    if ready.send(Ok((n, estimate))).is_err() {
+    if ready.send(Ok((n, estimate, warning))).is_err() {
         return;
     }
     loop {

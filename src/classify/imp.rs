@@ -35,6 +35,8 @@ const DEFAULT_POST_MESSAGES: bool = true;
 const DEFAULT_INFERENCE_INTERVAL: u32 = 1;
 const DEFAULT_ASYNC: bool = false;
 const DEFAULT_STATS_INTERVAL: u32 = 0;
+/// How long a hot swap waits for more property changes before it loads.
+const RELOAD_SETTLE: Duration = Duration::from_millis(100);
 /// How long EOS waits for the last async inference to finish.
 const EOS_WAIT: Duration = Duration::from_secs(10);
 
@@ -137,6 +139,9 @@ pub struct TorchClassify {
     latency: AtomicU64,
     /// Running time before which frames are late, from the newest downstream QoS event.
     qos_earliest: Mutex<Option<gst::ClockTime>>,
+    /// Bumped by every start and every model/labels change; a reload applies only if it is
+    /// still the newest.
+    generation: AtomicU64,
 }
 
 impl Default for TorchClassify {
@@ -147,6 +152,7 @@ impl Default for TorchClassify {
             results: Mutex::new(Results::default()),
             latency: AtomicU64::new(0),
             qos_earliest: Mutex::new(None),
+            generation: AtomicU64::new(0),
         }
     }
 }
@@ -171,28 +177,18 @@ impl TorchClassify {
 
     /// Loads labels and model as the settings say; errors name the property, the path and what
     /// is wrong.
-    fn load(&self, settings: &Settings) -> Result<State, gst::ErrorMessage> {
+    /// Loads labels and model as the settings say. The error names the property, the path and
+    /// what is wrong.
+    fn load_model(&self, settings: &Settings) -> Result<(Model, Labels), String> {
         let labels = match &settings.labels {
             None => Labels::imagenet(),
-            Some(path) => Labels::from_file(path.as_ref()).map_err(|e| {
-                gst::error_msg!(
-                    gst::LibraryError::Settings,
-                    (
-                        "Cannot use labels file '{}' (property 'labels'): {}",
-                        path,
-                        e
-                    )
-                )
-            })?,
+            Some(path) => Labels::from_file(path.as_ref())
+                .map_err(|e| format!("Cannot use labels file '{path}' (property 'labels'): {e}"))?,
         };
         let model_error = |what: String| {
-            gst::error_msg!(
-                gst::LibraryError::Settings,
-                (
-                    "Cannot use model '{}' (property 'model'): {}",
-                    settings.model,
-                    what
-                )
+            format!(
+                "Cannot use model '{}' (property 'model'): {what}",
+                settings.model
             )
         };
         if settings.model.is_empty() {
@@ -220,10 +216,17 @@ impl TorchClassify {
                 labels.len()
             )));
         }
+        if let Some(w) = model.warning() {
+            gst::element_imp_warning!(
+                self,
+                gst::LibraryError::Settings,
+                ("Property 'engine': {}", w)
+            );
+        }
         // Blocking mode's latency: the model's time, with a margin for preprocessing and jitter.
         let latency = model.warm_up_time() * 5 / 4;
         self.latency
-            .store(latency.as_nanos() as u64, Ordering::Relaxed);
+            .fetch_max(latency.as_nanos() as u64, Ordering::Relaxed);
         gst::info!(
             CAT,
             imp = self,
@@ -232,14 +235,105 @@ impl TorchClassify {
             settings.engine,
             model.warm_up_time()
         );
-        Ok(State {
-            buffers: Some(model.buffers()),
-            model,
-            labels,
-            format: None,
-            frames: 0,
-            async_: settings.async_,
-        })
+        Ok((model, labels))
+    }
+
+    fn set_setting(&self, value: &glib::Value, pspec: &glib::ParamSpec) {
+        let mut settings = self.settings();
+        match pspec.name() {
+            "model" => {
+                settings.model = value
+                    .get::<Option<String>>()
+                    .expect("type checked upstream")
+                    .unwrap_or_default()
+            }
+            "labels" => {
+                settings.labels = value
+                    .get::<Option<String>>()
+                    .expect("type checked upstream")
+                    .filter(|s| !s.is_empty())
+            }
+            "top-k" => settings.top_k = value.get().expect("type checked upstream"),
+            "engine" => settings.engine = value.get().expect("type checked upstream"),
+            "num-threads" => settings.num_threads = value.get().expect("type checked upstream"),
+            "post-messages" => settings.post_messages = value.get().expect("type checked upstream"),
+            "inference-interval" => {
+                settings.inference_interval = value.get().expect("type checked upstream")
+            }
+            "async" => settings.async_ = value.get().expect("type checked upstream"),
+            "stats-interval" => {
+                settings.stats_interval = value.get().expect("type checked upstream")
+            }
+            _ => unimplemented!(),
+        }
+    }
+
+    /// Hot swap: after `model` or `labels` changed while running, loads the new model on a thread
+    /// of its own while the old one keeps classifying, then switches between two frames and posts
+    /// `torchclassify-model-updated`. A failed load keeps the old model and posts a warning.
+    /// Changes made within `RELOAD_SETTLE` of each other (say `model` then `labels`) make one
+    /// load.
+    fn reload(&self) {
+        let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
+        let element = self.obj().downgrade();
+        let spawned = std::thread::Builder::new()
+            .name("torchclassify-load".into())
+            .spawn(move || {
+                std::thread::sleep(RELOAD_SETTLE);
+                let Some(element) = element.upgrade() else {
+                    return;
+                };
+                let imp = element.imp();
+                if imp.generation.load(Ordering::SeqCst) != generation {
+                    return; // a newer change will load
+                }
+                let settings = imp.settings().clone();
+                match imp.load_model(&settings) {
+                    Ok((model, labels)) => {
+                        let old = {
+                            let mut state = imp.state();
+                            match state.as_mut() {
+                                Some(state)
+                                    if imp.generation.load(Ordering::SeqCst) == generation =>
+                                {
+                                    state.buffers = Some(model.buffers());
+                                    state.labels = labels;
+                                    Some(std::mem::replace(&mut state.model, model))
+                                }
+                                _ => None, // stopped, or a newer change is loading
+                            }
+                        };
+                        let Some(old) = old else {
+                            return;
+                        };
+                        drop(old); // joins the old model's thread, outside the lock
+                        let s = gst::Structure::builder("torchclassify-model-updated")
+                            .field("model", &settings.model)
+                            .field("labels", settings.labels.as_deref())
+                            .field(
+                                "classes",
+                                imp.state().as_ref().map_or(0, |s| s.labels.len() as u32),
+                            )
+                            .build();
+                        let _ = element
+                            .post_message(gst::message::Element::builder(s).src(&element).build());
+                    }
+                    Err(e) => {
+                        gst::element_imp_warning!(
+                            imp,
+                            gst::LibraryError::Settings,
+                            ("{}; keeping the previous model", e)
+                        );
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            gst::element_imp_warning!(
+                self,
+                gst::LibraryError::Failed,
+                ("Cannot reload the model: {}", e)
+            );
+        }
     }
 
     /// Fills `input` with the model's input for the frame in `buffer`.
@@ -397,19 +491,23 @@ impl ObjectImpl for TorchClassify {
                         "Path of a TorchScript image classifier taking a 1x3x224x224 float \
                          RGB input normalised with the ImageNet mean/std and returning [1, N] \
                          class scores (logits). Default: the int8 MobileNetV2 that `make model` \
-                         exports. Loaded when the element starts",
+                         exports. Loaded when the element starts; set while running, the new \
+                         model loads in the background and replaces the old one between two \
+                         frames (message torchclassify-model-updated), or a warning says why \
+                         not and the old one stays",
                     )
                     .default_value(Some(DEFAULT_MODEL.as_str()))
-                    .mutable_ready()
+                    .mutable_playing()
                     .build(),
                 glib::ParamSpecString::builder("labels")
                     .nick("Labels")
                     .blurb(
                         "Path of a text file with one class label per line, in class-id order; \
                          its line count must equal the model's N. Unset: the 1000 ImageNet \
-                         labels built into the plugin",
+                         labels built into the plugin. Can be changed while running, like model \
+                         (changes within 100 ms of each other load once)",
                     )
-                    .mutable_ready()
+                    .mutable_playing()
                     .build(),
                 glib::ParamSpecUInt::builder("top-k")
                     .nick("Top K")
@@ -496,34 +594,11 @@ impl ObjectImpl for TorchClassify {
     }
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
-        let mut settings = self.settings();
-        match pspec.name() {
-            "model" => {
-                settings.model = value
-                    .get::<Option<String>>()
-                    .expect("type checked upstream")
-                    .unwrap_or_default()
-            }
-            "labels" => {
-                settings.labels = value
-                    .get::<Option<String>>()
-                    .expect("type checked upstream")
-                    .filter(|s| !s.is_empty())
-            }
-            "top-k" => settings.top_k = value.get().expect("type checked upstream"),
-            "engine" => settings.engine = value.get().expect("type checked upstream"),
-            "num-threads" => settings.num_threads = value.get().expect("type checked upstream"),
-            "post-messages" => settings.post_messages = value.get().expect("type checked upstream"),
-            "inference-interval" => {
-                settings.inference_interval = value.get().expect("type checked upstream")
-            }
-            "async" => settings.async_ = value.get().expect("type checked upstream"),
-            "stats-interval" => {
-                settings.stats_interval = value.get().expect("type checked upstream")
-            }
-            _ => unimplemented!(),
-        }
+        self.set_setting(value, pspec);
         gst::debug!(CAT, imp = self, "{} = {:?}", pspec.name(), value);
+        if matches!(pspec.name(), "model" | "labels") && self.state().is_some() {
+            self.reload();
+        }
     }
 
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
@@ -600,7 +675,20 @@ impl BaseTransformImpl for TorchClassify {
 
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let settings = self.settings().clone();
-        let state = self.load(&settings)?;
+        // Forget a reload still under way: this start loads the newest settings.
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        self.latency.store(0, Ordering::Relaxed);
+        let (model, labels) = self
+            .load_model(&settings)
+            .map_err(|e| gst::error_msg!(gst::LibraryError::Settings, ("{}", e)))?;
+        let state = State {
+            buffers: Some(model.buffers()),
+            model,
+            labels,
+            format: None,
+            frames: 0,
+            async_: settings.async_,
+        };
         *self.results() = Results::default();
         *lock(&self.qos_earliest) = None;
         *self.state() = Some(state);
@@ -722,7 +810,7 @@ impl BaseTransformImpl for TorchClassify {
             };
             let frame = self.frame_info(buffer, state.frames);
             state.frames += 1;
-            if frame.number % interval == 0 {
+            if frame.number.is_multiple_of(interval) {
                 if state.async_ {
                     let mut buffers = state.model.buffers();
                     self.preprocess(state.format.as_ref(), buffer, &mut buffers.input)?;
