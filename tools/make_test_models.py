@@ -3,6 +3,7 @@
 
   not_classifier.pt   valid TorchScript, output [1, 3, 224, 224] (an image, not class scores)
   tuple_output.pt     valid TorchScript, output a tuple of tensors
+  dict_output.pt      valid TorchScript, output a dict of tensors
   ten_classes.pt      float (non-quantized) classifier with 10 outputs
   ten_labels.txt      10 labels for it
   not_torchscript.pt  random bytes
@@ -12,6 +13,8 @@ Deterministic (fixed seed); rewritten only when missing.
 
 import sys
 from pathlib import Path
+
+from typing import Dict
 
 import torch
 from torch import nn
@@ -25,6 +28,11 @@ class Identity(nn.Module):
 class Pair(nn.Module):
     def forward(self, x: torch.Tensor):
         return x.mean(), x.sum()
+
+
+class Named(nn.Module):
+    def forward(self, x: torch.Tensor) -> Dict[str, torch.Tensor]:
+        return {"logits": x.mean(dim=[2, 3])}
 
 
 class TenClasses(nn.Module):
@@ -44,6 +52,7 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
     for name, module in [("not_classifier.pt", Identity()), ("tuple_output.pt", Pair()),
+                         ("dict_output.pt", Named()),
                          ("ten_classes.pt", TenClasses().eval())]:
         path = out / name
         if not path.exists():

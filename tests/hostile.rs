@@ -1,0 +1,577 @@
+//! Hostile input: broken model and label files, odd frames and caps, lifecycle abuse, property
+//! abuse, and model hot-swap. Every case asserts the exact outcome; every pipeline runs under a
+//! time limit.
+
+use gst::prelude::*;
+use gsttorch::ClassificationMeta;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, Once};
+use std::time::{Duration, Instant};
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// One test at a time: RSS and thread counts are process-wide, and so is libtorch's engine.
+fn serial() -> MutexGuard<'static, ()> {
+    static INIT: Once = Once::new();
+    INIT.call_once(|| {
+        gst::init().unwrap();
+        gsttorch::plugin_register_static().expect("registering the torch plugin");
+    });
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn model() -> String {
+    let p = std::env::var_os("GST_TORCH_MODEL")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| gst::glib::user_data_dir().join("gst-torch/mobilenet_v2_quantized.pt"));
+    assert!(
+        p.is_file(),
+        "model {} missing: run `make test`",
+        p.display()
+    );
+    p.to_string_lossy().into_owned()
+}
+
+fn test_model(name: &str) -> String {
+    let dir = std::env::var_os("GST_TORCH_TEST_MODELS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/test-models"));
+    let p = dir.join(name);
+    assert!(p.exists(), "{} missing: run `make test`", p.display());
+    p.to_string_lossy().into_owned()
+}
+
+/// A path in cargo's scratch directory for integration tests (under target/).
+fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("hostile");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+fn write(name: &str, bytes: &[u8]) -> String {
+    let p = scratch(name);
+    std::fs::write(&p, bytes).unwrap();
+    p.to_string_lossy().into_owned()
+}
+
+#[derive(Debug, Default)]
+struct Outcome {
+    results: usize,
+    error: Option<String>,
+    warnings: Vec<String>,
+    eos: bool,
+}
+
+/// Runs a pipeline to EOS or error within `limit`, collecting results, errors and warnings.
+fn run_for(description: &str, limit: Duration) -> Outcome {
+    let pipeline = gst::parse::launch(description)
+        .unwrap_or_else(|e| panic!("{description}: {e}"))
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+    let outcome = play(&pipeline, limit, |_| false);
+    pipeline.set_state(gst::State::Null).unwrap();
+    outcome
+}
+
+fn run(description: &str) -> Outcome {
+    run_for(description, Duration::from_secs(60))
+}
+
+/// Plays until EOS, error, `limit`, or `stop` returns true for a message.
+fn play(
+    pipeline: &gst::Pipeline,
+    limit: Duration,
+    mut stop: impl FnMut(&gst::Message) -> bool,
+) -> Outcome {
+    let bus = pipeline.bus().unwrap();
+    let _ = pipeline.set_state(gst::State::Playing);
+    let deadline = Instant::now() + limit;
+    let mut o = Outcome::default();
+    while let Some(msg) = deadline
+        .checked_duration_since(Instant::now())
+        .and_then(|left| bus.timed_pop(gst::ClockTime::from_nseconds(left.as_nanos() as u64)))
+    {
+        match msg.view() {
+            gst::MessageView::Element(e)
+                if e.structure().is_some_and(|s| s.name() == "torchclassify") =>
+            {
+                o.results += 1
+            }
+            gst::MessageView::Error(e) => {
+                o.error = Some(format!("{} ({})", e.error(), e.debug().unwrap_or_default()));
+                return o;
+            }
+            gst::MessageView::Warning(w) => o.warnings.push(w.error().to_string()),
+            gst::MessageView::Eos(_) => {
+                o.eos = true;
+                return o;
+            }
+            _ => {}
+        }
+        if stop(&msg) {
+            return o;
+        }
+    }
+    panic!("{:?}: no EOS or error within {limit:?}", pipeline.name());
+}
+
+fn start_error(properties: &str) -> String {
+    let o = run(&format!(
+        "videotestsrc num-buffers=2 ! torchclassify {properties} ! fakesink"
+    ));
+    assert_eq!(o.results, 0, "{properties}");
+    o.error
+        .unwrap_or_else(|| panic!("no error for {properties}"))
+}
+
+fn assert_contains(text: &str, parts: &[&str]) {
+    for p in parts {
+        assert!(text.contains(p), "`{p}` not in `{text}`");
+    }
+}
+
+#[test]
+fn broken_model_files_are_errors_naming_file_and_reason() {
+    let _s = serial();
+    let real = std::fs::read(model()).unwrap();
+    let cases: Vec<(String, &str)> = vec![
+        (
+            scratch("missing.pt").to_string_lossy().into_owned(),
+            "no such file",
+        ),
+        (write("empty.pt", b""), "the file is empty"),
+        (
+            write("random.pt", &[0x5a; 1000]),
+            "not a loadable TorchScript file",
+        ),
+        (
+            write("truncated.pt", &real[..real.len() / 2]),
+            "not a loadable TorchScript file",
+        ),
+        (
+            scratch("").to_string_lossy().into_owned(),
+            "it is a directory",
+        ),
+        (
+            test_model("not_torchscript.pt"),
+            "not a loadable TorchScript file",
+        ),
+        (
+            test_model("not_classifier.pt"),
+            "its output has shape [1, 3, 224, 224], not [1, N]",
+        ),
+        (
+            test_model("tuple_output.pt"),
+            "its output is a tuple, not a [1, N] tensor",
+        ),
+        (
+            test_model("dict_output.pt"),
+            "its output is a dict, not a [1, N] tensor",
+        ),
+        (
+            test_model("ten_classes.pt"),
+            "it outputs 10 classes but the built-in ImageNet labels (property 'labels' unset) has 1000 labels",
+        ),
+    ];
+    for (path, reason) in cases {
+        let e = start_error(&format!("model=\"{path}\""));
+        assert_contains(
+            &e,
+            &[
+                &format!("Cannot use model '{path}' (property 'model')"),
+                reason,
+            ],
+        );
+    }
+}
+
+#[test]
+fn unreadable_model_file() {
+    let _s = serial();
+    use std::os::unix::fs::PermissionsExt;
+    let path = write("unreadable.pt", &std::fs::read(model()).unwrap());
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o000)).unwrap();
+    let o = run(&format!(
+        "videotestsrc num-buffers=2 ! torchclassify model=\"{path}\" ! fakesink"
+    ));
+    if std::fs::File::open(&path).is_ok() {
+        // root reads files whatever their mode: then the model simply works.
+        assert_eq!((o.error, o.results), (None, 2));
+    } else {
+        let e = o.error.expect("error for an unreadable model");
+        assert_contains(&e, &[&path, "cannot read it", "ermission denied"]);
+    }
+}
+
+#[test]
+fn float_classifier_with_its_labels_works() {
+    let _s = serial();
+    let o = run(&format!(
+        "videotestsrc num-buffers=3 ! torchclassify model={} labels={} ! fakesink",
+        test_model("ten_classes.pt"),
+        test_model("ten_labels.txt")
+    ));
+    assert_eq!((o.error, o.results), (None, 3));
+}
+
+#[test]
+fn label_files() {
+    let _s = serial();
+    let imagenet = gsttorch::labels::IMAGENET_LABELS_TXT;
+    let bad: Vec<(String, &str)> = vec![
+        (write("empty.txt", b""), "it holds no labels"),
+        (write("three.txt", b"a\nb\nc\n"), "has 3 labels"),
+        (
+            write("latin1.txt", &[imagenet.as_bytes(), b"caf\xe9\n"].concat()),
+            "line 1001 is not valid UTF-8",
+        ),
+        (
+            write("blank.txt", imagenet.replacen('\n', "\n\n", 1).as_bytes()),
+            "line 2 is empty",
+        ),
+    ];
+    for (path, reason) in bad {
+        let e = start_error(&format!("model={} labels=\"{path}\"", model()));
+        assert_contains(&e, &[&format!("'{path}' (property 'labels')"), reason]);
+    }
+    // CRLF line ends and very long lines are fine.
+    let crlf = write("crlf.txt", imagenet.replace('\n', "\r\n").as_bytes());
+    let long_label = "x".repeat(100_000);
+    let long = write(
+        "long.txt",
+        imagenet.replacen("tench", &long_label, 1).as_bytes(),
+    );
+    for path in [crlf, long] {
+        let o = run(&format!(
+            "videotestsrc num-buffers=2 ! torchclassify model={} labels=\"{path}\" ! fakesink",
+            model()
+        ));
+        assert_eq!((o.error, o.results), (None, 2), "{path}");
+    }
+}
+
+#[test]
+fn odd_frame_sizes_are_classified() {
+    let _s = serial();
+    for (w, h, format) in [
+        (1, 1, "RGB"),
+        (2, 2, "BGRx"),
+        (7, 5, "RGB"),
+        (7, 5, "xRGB"),
+        (4096, 2160, "BGRx"),
+    ] {
+        let o = run(&format!(
+            "videotestsrc num-buffers=2 ! video/x-raw,format={format},width={w},height={h} ! \
+             torchclassify model={} ! fakesink",
+            model()
+        ));
+        assert_eq!((o.error, o.results), (None, 2), "{w}x{h} {format}");
+    }
+}
+
+#[test]
+fn unsupported_format_is_not_negotiated() {
+    let _s = serial();
+    // In a launch line the link itself is refused, naming the caps.
+    let e = gst::parse::launch(&format!(
+        "videotestsrc num-buffers=2 ! video/x-raw,format=I420 ! torchclassify model={} ! fakesink",
+        model()
+    ))
+    .err()
+    .expect("I420 cannot link");
+    assert_contains(
+        &e.to_string(),
+        &["torchclassify", "can't handle caps", "I420"],
+    );
+    // Pushed anyway: not-negotiated, no result.
+    let (mut h, _bus) = harness();
+    h.set_src_caps(caps("I420", 64, 64));
+    assert_eq!(
+        h.push(gst::Buffer::from_slice(vec![0u8; 64 * 64 * 3 / 2])),
+        Err(gst::FlowError::NotNegotiated)
+    );
+}
+
+fn harness() -> (gst_check::Harness, gst::Bus) {
+    let h = gst_check::Harness::new_parse(&format!("torchclassify model={}", model()));
+    let bus = gst::Bus::new();
+    h.element().unwrap().set_bus(Some(&bus));
+    (h, bus)
+}
+
+fn caps(format: &str, w: i32, h: i32) -> gst::Caps {
+    gst::Caps::builder("video/x-raw")
+        .field("format", format)
+        .field("width", w)
+        .field("height", h)
+        .field("framerate", gst::Fraction::new(30, 1))
+        .build()
+}
+
+#[test]
+fn buffer_smaller_than_caps_is_an_error_not_a_read_past_the_end() {
+    let _s = serial();
+    let (mut h, bus) = harness();
+    h.set_src_caps(caps("RGB", 224, 224));
+    let flow = h.push(gst::Buffer::from_slice(vec![7u8; 1000]));
+    assert_eq!(flow, Err(gst::FlowError::Error));
+    let msg = bus
+        .pop_filtered(&[gst::MessageType::Error])
+        .expect("error message");
+    let gst::MessageView::Error(e) = msg.view() else {
+        unreachable!()
+    };
+    assert_contains(
+        &e.error().to_string(),
+        &["1000 bytes", "224x224 RGB", "150528"],
+    );
+}
+
+#[test]
+fn caps_change_mid_stream() {
+    let _s = serial();
+    let (mut h, _bus) = harness();
+    for (format, w, hh, bpp) in [
+        ("RGB", 224, 224, 3),
+        ("BGRx", 640, 480, 4),
+        ("RGB", 33, 17, 3),
+    ] {
+        h.set_src_caps(caps(format, w, hh));
+        let info = gst_video::VideoInfo::from_caps(&caps(format, w, hh)).unwrap();
+        assert!(info.stride()[0] as usize >= w as usize * bpp);
+        let out = h
+            .push_and_pull(gst::Buffer::from_slice(vec![128u8; info.size()]))
+            .unwrap();
+        let m = ClassificationMeta::from_buffer(&out).expect("meta after a caps change");
+        let roi = out.meta::<gst_video::VideoRegionOfInterestMeta>().unwrap();
+        assert_eq!(roi.rect(), (0, 0, w as u32, hh as u32));
+        assert!(m.confidence() > 0.0);
+    }
+}
+
+#[test]
+fn eos_without_buffers() {
+    let _s = serial();
+    let o = run(&format!(
+        "videotestsrc num-buffers=0 ! torchclassify model={} ! fakesink",
+        model()
+    ));
+    assert!(o.eos);
+    assert_eq!((o.error, o.results), (None, 0));
+}
+
+fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+#[test]
+fn a_hundred_start_stop_cycles_do_not_grow_memory() {
+    let _s = serial();
+    let pipeline = gst::parse::launch(&format!(
+        "videotestsrc num-buffers=3 ! video/x-raw,width=320,height=240 ! torchclassify model={} ! fakesink",
+        model()
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let mut after_warm_up = 0;
+    for i in 0..100 {
+        let o = play(&pipeline, Duration::from_secs(30), |_| false);
+        assert_eq!((o.error, o.results), (None, 3), "cycle {i}");
+        pipeline.set_state(gst::State::Null).unwrap();
+        if i == 9 {
+            after_warm_up = rss_kib();
+        }
+    }
+    let growth = rss_kib().saturating_sub(after_warm_up);
+    println!(
+        "RSS after 10 cycles {after_warm_up} KiB, after 100: {} KiB (+{growth} KiB)",
+        rss_kib()
+    );
+    assert!(growth <= 5 * 1024, "RSS grew {growth} KiB over 90 cycles");
+}
+
+#[test]
+fn four_instances_two_models_one_pipeline() {
+    let _s = serial();
+    let ten = format!(
+        "model={} labels={}",
+        test_model("ten_classes.pt"),
+        test_model("ten_labels.txt")
+    );
+    let pipeline = gst::parse::launch(&format!(
+        "videotestsrc num-buffers=5 ! tee name=t \
+         t. ! queue ! torchclassify name=a model={m} ! torchclassify name=b {ten} ! fakesink \
+         t. ! queue ! torchclassify name=c {ten} ! torchclassify name=d model={m} ! fakesink",
+        m = model()
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let mut per_element = std::collections::HashMap::<String, usize>::new();
+    let o = play(&pipeline, Duration::from_secs(60), |msg| {
+        if let (gst::MessageView::Element(e), Some(src)) = (msg.view(), msg.src())
+            && e.structure().is_some_and(|s| s.name() == "torchclassify")
+        {
+            *per_element.entry(src.name().to_string()).or_default() += 1;
+        }
+        false
+    });
+    pipeline.set_state(gst::State::Null).unwrap();
+    assert_eq!((o.error, o.eos), (None, true));
+    for name in ["a", "b", "c", "d"] {
+        assert_eq!(per_element.get(name), Some(&5), "{name}: {per_element:?}");
+    }
+}
+
+#[test]
+fn two_pipelines_on_two_threads() {
+    let _s = serial();
+    let m = model();
+    let threads: Vec<_> = (0..2)
+        .map(|i| {
+            let m = m.clone();
+            std::thread::spawn(move || {
+                run(&format!(
+                    "videotestsrc num-buffers={} ! torchclassify model={m} ! fakesink",
+                    10 + i
+                ))
+            })
+        })
+        .collect();
+    for (i, t) in threads.into_iter().enumerate() {
+        let o = t.join().unwrap();
+        assert_eq!((o.error, o.results), (None, 10 + i));
+    }
+}
+
+#[test]
+fn out_of_range_properties_are_refused() {
+    let _s = serial();
+    for (name, bad, default) in [
+        ("top-k", "0", "5"),
+        ("top-k", "1001", "5"),
+        ("inference-interval", "0", "1"),
+        ("num-threads", "100000", "0"),
+    ] {
+        // As gst-launch-1.0 sets it: GLib checks the value against the param spec, warns and
+        // leaves the property as it was.
+        let bin = gst::parse::launch(&format!("torchclassify name=c {name}={bad}"))
+            .unwrap()
+            .downcast::<gst::Bin>()
+            .unwrap_or_else(|e| {
+                let bin = gst::Bin::new();
+                bin.add(&e).unwrap();
+                bin
+            });
+        let c = bin.by_name("c").unwrap();
+        assert_eq!(
+            c.property::<u32>(name).to_string(),
+            default,
+            "{name}={bad} was accepted"
+        );
+    }
+    let e = gst::ElementFactory::make("torchclassify").build().unwrap();
+    let engine = e.find_property("engine").unwrap();
+    let engine = engine.downcast_ref::<gst::glib::ParamSpecEnum>().unwrap();
+    let nicks: Vec<&str> = engine
+        .enum_class()
+        .values()
+        .iter()
+        .map(|v| v.nick())
+        .collect();
+    assert_eq!(nicks, ["auto", "qnnpack", "fbgemm"]);
+}
+
+/// Swaps in the 10-class model while a live stream plays, then tries a missing file.
+#[test]
+fn model_hot_swap_while_playing() {
+    let _s = serial();
+    let pipeline = gst::parse::launch(&format!(
+        "videotestsrc is-live=true num-buffers=90 ! video/x-raw,width=320,height=240,framerate=30/1 ! \
+         torchclassify name=c model={} ! fakesink name=sink",
+        model()
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let classify = pipeline.by_name("c").unwrap();
+    // Every buffer that reaches the sink: the frame number of its result, and whether the
+    // result came from the 10-class model (labels "colour-N").
+    let seen = std::sync::Arc::new(Mutex::new(Vec::<(u64, bool)>::new()));
+    let probe_seen = seen.clone();
+    pipeline
+        .by_name("sink")
+        .unwrap()
+        .static_pad("sink")
+        .unwrap()
+        .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+            let entry = info
+                .buffer()
+                .and_then(|b| ClassificationMeta::from_buffer(b))
+                .map_or((u64::MAX, false), |m| {
+                    (m.frame_number(), m.label().starts_with("colour-"))
+                });
+            probe_seen.lock().unwrap().push(entry);
+            gst::PadProbeReturn::Ok
+        });
+    let mut updated = 0;
+    let mut step = 0;
+    let o = play(&pipeline, Duration::from_secs(30), |msg| {
+        let gst::MessageView::Element(e) = msg.view() else {
+            return false;
+        };
+        let Some(s) = e.structure() else { return false };
+        match s.name().as_str() {
+            "torchclassify" => {
+                step += 1;
+                if step == 10 {
+                    // Set both within the settle time: one load.
+                    classify.set_property("labels", test_model("ten_labels.txt"));
+                    classify.set_property("model", test_model("ten_classes.pt"));
+                }
+            }
+            "torchclassify-model-updated" => {
+                updated += 1;
+                assert_eq!(s.get::<u32>("classes").unwrap(), 10);
+                classify.set_property("model", "/nonexistent/swap.pt");
+            }
+            _ => {}
+        }
+        false
+    });
+    pipeline.set_state(gst::State::Null).unwrap();
+    assert_eq!((o.error, o.eos), (None, true));
+    assert_eq!(updated, 1, "one successful swap");
+    assert_eq!(o.warnings.len(), 1, "{:?}", o.warnings);
+    assert_contains(
+        &o.warnings[0],
+        &[
+            "Cannot use model '/nonexistent/swap.pt' (property 'model'): no such file",
+            "keeping the previous model",
+        ],
+    );
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 90, "every frame flowed");
+    assert!(
+        seen.iter().all(|&(f, _)| f != u64::MAX),
+        "every frame has a result"
+    );
+    // Frame numbers run on without a gap: no frame waited out the swap unclassified.
+    assert!(seen.iter().enumerate().all(|(i, &(f, _))| f == i as u64));
+    // The ImageNet model first, then the 10-class one, which stays after the failed swap.
+    let switch = seen
+        .iter()
+        .position(|&(_, new)| new)
+        .expect("the new model's results");
+    assert!(switch >= 10, "switched at frame {switch}");
+    assert!(
+        seen[switch..].iter().all(|&(_, new)| new),
+        "stayed on the new model"
+    );
+}
