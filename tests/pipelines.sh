@@ -75,6 +75,25 @@ missing_model_is_an_error_not_a_crash() {
   grep -q "Cannot use model '/nonexistent/model.pt' (property 'model'): no such file" "$out/err"
 }
 
+python_app_reads_bus_and_meta() {
+  timeout 120 pipelines/app.py >"$out/app" 2>&1 || { cat "$out/app"; return 1; }
+  tail -1 "$out/app"
+  grep -q '^30 results from the bus, 30 from buffer meta, the same$' "$out/app" || { cat "$out/app"; return 1; }
+  for label in cat espresso orange; do grep -q "^bus .* [A-Za-z ]*$label" "$out/app" || { echo "no $label"; return 1; }; done
+}
+
+rust_app_prints_label_changes() {
+  # Built by `make test` (cargo build --examples); links the plugin statically.
+  timeout 120 target/release/examples/app >"$out/rapp" 2>&1 || { cat "$out/rapp"; return 1; }
+  cat "$out/rapp"
+  local labels
+  labels=$(awk '{print $2, $3}' "$out/rapp" | sed 's/ (.*//; s/ [0-9].*//' | paste -sd,)
+  case "$labels" in
+    *cat*,espresso,orange) ;;
+    *) echo "printed '$labels', expected a cat class, then espresso, then orange"; return 1 ;;
+  esac
+}
+
 check "gst-inspect-1.0 lists the properties (installed plugin, no env vars)" inspect_lists_properties
 check "card pipeline reaches EOS through autovideosink under xvfb" card_pipeline autovideosink
 check "card pipeline reaches EOS through ximagesink under xvfb" card_pipeline ximagesink
@@ -82,6 +101,8 @@ check "card pipeline reaches EOS through glimagesink under xvfb" card_pipeline g
 check "demo prints cat, espresso, orange" demo_prints_sequence
 check "plain gst-launch-1.0 -m classifies a photo" photo_with_plain_gst_launch
 check "missing model: error message, exit 1, no crash" missing_model_is_an_error_not_a_crash
+check "Python app reads results from bus messages and ROI meta alike" python_app_reads_bus_and_meta
+check "Rust app reads ClassificationMeta in a pad probe" rust_app_prints_label_changes
 
 echo "pipelines: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
