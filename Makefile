@@ -15,7 +15,7 @@ TEST_MODELS := $(CURDIR)/target/test-models
 TORCH_ENV = VIRTUAL_ENV=$(VENV) PATH="$(VENV)/bin:$$PATH" LIBTORCH_USE_PYTORCH=1
 PLUGIN    = target/release/libgsttorch.so
 
-.PHONY: all deps venv build model install demo test test-models clean
+.PHONY: all deps venv build model install demo test test-models fuzz clean
 
 all: build
 
@@ -44,9 +44,20 @@ test-models: venv
 	$(VENV)/bin/python tools/make_test_models.py $(TEST_MODELS)
 
 test: install model test-models
+	$(TORCH_ENV) cargo clippy --release --all-targets -- -D warnings
 	$(TORCH_ENV) GST_TORCH_MODEL=$(MODEL) GST_TORCH_TEST_MODELS=$(TEST_MODELS) GST_TORCH_SHARED=$(SHARED) \
 		cargo test --release
+	$(TORCH_ENV) cargo build --release --examples
 	GST_TORCH_MODEL=$(MODEL) GST_TORCH_SHARED=$(SHARED) tests/pipelines.sh
+
+# Fuzz the pure preprocessing and label parsing code for FUZZ_SECONDS each (needs cargo-fuzz;
+# RUSTC_BOOTSTRAP lets the stable toolchain take cargo-fuzz's nightly flags).
+FUZZ_SECONDS ?= 10
+fuzz:
+	command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+	for t in preprocess labels; do \
+		RUSTC_BOOTSTRAP=1 cargo fuzz run --release $$t -- -max_total_time=$(FUZZ_SECONDS) || exit 1; \
+	done
 
 clean:
 	cargo clean
