@@ -277,8 +277,7 @@ fn unsupported_format_is_not_negotiated() {
         "videotestsrc num-buffers=2 ! video/x-raw,format=I420 ! torchclassify model={} ! fakesink",
         model()
     ))
-    .err()
-    .expect("I420 cannot link");
+    .expect_err("I420 cannot link");
     assert_contains(
         &e.to_string(),
         &["torchclassify", "can't handle caps", "I420"],
