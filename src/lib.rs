@@ -11,15 +11,54 @@ pub mod inference;
 pub mod labels;
 pub mod message;
 pub mod meta;
+mod overlay;
 pub mod postprocess;
 pub mod preprocess;
+pub mod results;
 pub mod stats;
 
 pub use meta::ClassificationMeta;
+pub use overlay::render::Position as OverlayPosition;
 pub use postprocess::{Classification, FrameInfo, Prediction};
 
+/// The packed RGB formats both elements take.
+pub(crate) const FORMATS: [gst_video::VideoFormat; 10] = [
+    gst_video::VideoFormat::Rgb,
+    gst_video::VideoFormat::Bgr,
+    gst_video::VideoFormat::Rgbx,
+    gst_video::VideoFormat::Bgrx,
+    gst_video::VideoFormat::Xrgb,
+    gst_video::VideoFormat::Xbgr,
+    gst_video::VideoFormat::Rgba,
+    gst_video::VideoFormat::Bgra,
+    gst_video::VideoFormat::Argb,
+    gst_video::VideoFormat::Abgr,
+];
+
+/// Where R, G and B sit in a pixel of `format`.
+pub(crate) fn layout(format: gst_video::VideoFormat) -> Option<preprocess::PixelLayout> {
+    Some(match format {
+        gst_video::VideoFormat::Rgb => preprocess::PixelLayout::RGB,
+        gst_video::VideoFormat::Bgr => preprocess::PixelLayout::BGR,
+        gst_video::VideoFormat::Rgbx | gst_video::VideoFormat::Rgba => {
+            preprocess::PixelLayout::RGBX
+        }
+        gst_video::VideoFormat::Bgrx | gst_video::VideoFormat::Bgra => {
+            preprocess::PixelLayout::BGRX
+        }
+        gst_video::VideoFormat::Xrgb | gst_video::VideoFormat::Argb => {
+            preprocess::PixelLayout::XRGB
+        }
+        gst_video::VideoFormat::Xbgr | gst_video::VideoFormat::Abgr => {
+            preprocess::PixelLayout::XBGR
+        }
+        _ => return None,
+    })
+}
+
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
-    classify::register(plugin)
+    classify::register(plugin)?;
+    overlay::register(plugin)
 }
 
 gst::plugin_define!(

@@ -12,6 +12,7 @@ APT_PACKAGES=(
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-bad gstreamer1.0-libav gstreamer1.0-x
   python3-gst-1.0 gir1.2-gst-plugins-base-1.0 xvfb xauth
+  libpango1.0-dev libcairo2-dev fonts-dejavu-core tesseract-ocr tesseract-ocr-eng
 )
 
 log() { printf '[setup] %s\n' "$*" >&2; }

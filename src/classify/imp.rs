@@ -4,7 +4,8 @@
 use crate::inference::{Buffers, Engine, Model, ModelConfig, OnResult};
 use crate::labels::Labels;
 use crate::postprocess::{self, Classification, FrameInfo};
-use crate::preprocess::{PixelLayout, Preprocessor};
+use crate::preprocess::Preprocessor;
+use crate::results::ResultsWriter;
 use crate::stats::Stats;
 use crate::{message, meta};
 use gst::glib;
@@ -12,7 +13,6 @@ use gst::prelude::*;
 use gst::subclass::prelude::*;
 use gst_base::prelude::*;
 use gst_base::subclass::prelude::*;
-use gst_video::VideoFormat;
 use gst_video::prelude::*;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -50,31 +50,6 @@ static DEFAULT_MODEL: LazyLock<String> = LazyLock::new(|| {
         .into_owned()
 });
 
-const FORMATS: [VideoFormat; 10] = [
-    VideoFormat::Rgb,
-    VideoFormat::Bgr,
-    VideoFormat::Rgbx,
-    VideoFormat::Bgrx,
-    VideoFormat::Xrgb,
-    VideoFormat::Xbgr,
-    VideoFormat::Rgba,
-    VideoFormat::Bgra,
-    VideoFormat::Argb,
-    VideoFormat::Abgr,
-];
-
-fn layout(format: VideoFormat) -> Option<PixelLayout> {
-    Some(match format {
-        VideoFormat::Rgb => PixelLayout::RGB,
-        VideoFormat::Bgr => PixelLayout::BGR,
-        VideoFormat::Rgbx | VideoFormat::Rgba => PixelLayout::RGBX,
-        VideoFormat::Bgrx | VideoFormat::Bgra => PixelLayout::BGRX,
-        VideoFormat::Xrgb | VideoFormat::Argb => PixelLayout::XRGB,
-        VideoFormat::Xbgr | VideoFormat::Abgr => PixelLayout::XBGR,
-        _ => return None,
-    })
-}
-
 #[derive(Debug, Clone)]
 struct Settings {
     model: String,
@@ -87,6 +62,8 @@ struct Settings {
     async_: bool,
     /// Milliseconds between `torchclassify-stats` messages; 0 = none.
     stats_interval: u32,
+    /// JSON lines of results go here (`-` = stdout).
+    results_file: Option<String>,
 }
 
 impl Default for Settings {
@@ -101,6 +78,7 @@ impl Default for Settings {
             inference_interval: DEFAULT_INFERENCE_INTERVAL,
             async_: DEFAULT_ASYNC,
             stats_interval: DEFAULT_STATS_INTERVAL,
+            results_file: None,
         }
     }
 }
@@ -142,6 +120,8 @@ pub struct TorchClassify {
     /// Bumped by every start and every model/labels change; a reload applies only if it is
     /// still the newest.
     generation: AtomicU64,
+    /// The `results-file` writer while running.
+    results_writer: Mutex<Option<ResultsWriter>>,
 }
 
 impl Default for TorchClassify {
@@ -153,6 +133,7 @@ impl Default for TorchClassify {
             latency: AtomicU64::new(0),
             qos_earliest: Mutex::new(None),
             generation: AtomicU64::new(0),
+            results_writer: Mutex::new(None),
         }
     }
 }
@@ -263,6 +244,12 @@ impl TorchClassify {
             "async" => settings.async_ = value.get().expect("type checked upstream"),
             "stats-interval" => {
                 settings.stats_interval = value.get().expect("type checked upstream")
+            }
+            "results-file" => {
+                settings.results_file = value
+                    .get::<Option<String>>()
+                    .expect("type checked upstream")
+                    .filter(|s| !s.is_empty())
             }
             _ => unimplemented!(),
         }
@@ -410,6 +397,18 @@ impl TorchClassify {
 
     /// Posts the result's `torchclassify` message, if `post-messages` is on.
     fn post_result(&self, c: &Classification) {
+        if let Some(w) = lock(&self.results_writer).as_mut()
+            && let Err(e) = w.write(c)
+        {
+            gst::element_imp_warning!(
+                self,
+                gst::ResourceError::Write,
+                (
+                    "Cannot write to the results file (property 'results-file'): {}",
+                    e
+                )
+            );
+        }
         if !self.settings().post_messages {
             return;
         }
@@ -418,6 +417,21 @@ impl TorchClassify {
             .build();
         // No bus (e.g. a bare element in a test harness) just means nobody listens.
         let _ = self.obj().post_message(msg);
+    }
+
+    fn flush_results(&self) {
+        if let Some(w) = lock(&self.results_writer).as_mut()
+            && let Err(e) = w.flush()
+        {
+            gst::element_imp_warning!(
+                self,
+                gst::ResourceError::Write,
+                (
+                    "Cannot write to the results file (property 'results-file'): {}",
+                    e
+                )
+            );
+        }
     }
 
     fn post_stats(&self, s: gst::Structure) {
@@ -579,6 +593,16 @@ impl ObjectImpl for TorchClassify {
                     .default_value(DEFAULT_STATS_INTERVAL)
                     .mutable_playing()
                     .build(),
+                glib::ParamSpecString::builder("results-file")
+                    .nick("Results file")
+                    .blurb(
+                        "Write every result as a JSON line (pts, frame, label, class-id, \
+                         confidence, top-k [{label, id, confidence}], inference-ms) to this \
+                         file, created when the element starts; `-` = standard output. Flushed \
+                         at EOS and when the element stops",
+                    )
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
                     .nick("Statistics")
                     .blurb(
@@ -616,6 +640,7 @@ impl ObjectImpl for TorchClassify {
             "inference-interval" => settings.inference_interval.to_value(),
             "async" => settings.async_.to_value(),
             "stats-interval" => settings.stats_interval.to_value(),
+            "results-file" => settings.results_file.to_value(),
             _ => unimplemented!(),
         }
     }
@@ -641,7 +666,7 @@ impl ElementImpl for TorchClassify {
     fn pad_templates() -> &'static [gst::PadTemplate] {
         static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
             let caps = gst_video::VideoCapsBuilder::new()
-                .format_list(FORMATS)
+                .format_list(crate::FORMATS)
                 .build();
             vec![
                 gst::PadTemplate::new(
@@ -681,6 +706,20 @@ impl BaseTransformImpl for TorchClassify {
         let (model, labels) = self
             .load_model(&settings)
             .map_err(|e| gst::error_msg!(gst::LibraryError::Settings, ("{}", e)))?;
+        let writer = match &settings.results_file {
+            None => None,
+            Some(path) => Some(ResultsWriter::create(path).map_err(|e| {
+                gst::error_msg!(
+                    gst::ResourceError::OpenWrite,
+                    (
+                        "Cannot create results file '{}' (property 'results-file'): {}",
+                        path,
+                        e
+                    )
+                )
+            })?),
+        };
+        *lock(&self.results_writer) = writer;
         let state = State {
             buffers: Some(model.buffers()),
             model,
@@ -700,6 +739,8 @@ impl BaseTransformImpl for TorchClassify {
         // async result being delivered needs the element's other locks, not this one.
         let state = self.state().take();
         drop(state);
+        self.flush_results();
+        *lock(&self.results_writer) = None;
         Ok(())
     }
 
@@ -748,6 +789,7 @@ impl BaseTransformImpl for TorchClassify {
                 {
                     gst::warning!(CAT, imp = self, "Model still busy at EOS");
                 }
+                self.flush_results();
                 if self.settings().stats_interval > 0 {
                     let s = self.results().stats.to_structure(Instant::now());
                     self.post_stats(s);
@@ -761,7 +803,7 @@ impl BaseTransformImpl for TorchClassify {
     fn set_caps(&self, incaps: &gst::Caps, outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {
         let info = gst_video::VideoInfo::from_caps(incaps)
             .map_err(|_| gst::loggable_error!(CAT, "Invalid caps {}", incaps))?;
-        let layout = layout(info.format())
+        let layout = crate::layout(info.format())
             .ok_or_else(|| gst::loggable_error!(CAT, "Unsupported format {}", info.format()))?;
         let preprocessor = Preprocessor::new(
             info.width() as usize,

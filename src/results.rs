@@ -1,0 +1,110 @@
+//! JSON lines of results (`results-file`): one object per inference, written through a buffered
+//! writer that the element flushes at EOS and when it stops.
+
+use crate::postprocess::Classification;
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::Path;
+
+/// One result as a JSON object:
+/// `{"pts": ns|null, "frame": n, "label": s, "class-id": n, "confidence": x,
+///   "top-k": [{"label": s, "id": n, "confidence": x}, …], "inference-ms": x}`.
+pub fn to_json(c: &Classification) -> serde_json::Value {
+    serde_json::json!({
+        "pts": c.frame.timestamp.map(|t| t.nseconds()),
+        "frame": c.frame.number,
+        "label": c.label(),
+        "class-id": c.class_id(),
+        "confidence": c.confidence(),
+        "top-k": c.top_k.iter().map(|p| serde_json::json!({
+            "label": &*p.label,
+            "id": p.class_id,
+            "confidence": p.confidence,
+        })).collect::<Vec<_>>(),
+        "inference-ms": c.inference_time.nseconds() as f64 / 1e6,
+    })
+}
+
+/// Where the lines go: a file, or standard output for `-`.
+pub struct ResultsWriter(BufWriter<Box<dyn Write + Send>>);
+
+impl ResultsWriter {
+    /// Creates (truncates) `path`, or writes to stdout if it is `-`.
+    pub fn create(path: &str) -> io::Result<Self> {
+        let sink: Box<dyn Write + Send> = if path == "-" {
+            Box::new(io::stdout())
+        } else {
+            Box::new(File::create(Path::new(path))?)
+        };
+        Ok(ResultsWriter(BufWriter::new(sink)))
+    }
+
+    pub fn write(&mut self, c: &Classification) -> io::Result<()> {
+        serde_json::to_writer(&mut self.0, &to_json(c))?;
+        self.0.write_all(b"\n")
+    }
+
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::postprocess::{FrameInfo, Prediction};
+    use std::sync::Arc;
+
+    #[test]
+    fn one_object_per_line_with_every_field() {
+        let c = Classification {
+            top_k: vec![
+                Prediction {
+                    class_id: 950,
+                    label: Arc::from("orange"),
+                    confidence: 0.75,
+                },
+                Prediction {
+                    class_id: 951,
+                    label: Arc::from("lemon"),
+                    confidence: 0.25,
+                },
+            ],
+            frame: FrameInfo {
+                number: 7,
+                timestamp: Some(gst::ClockTime::from_mseconds(700)),
+                ..Default::default()
+            },
+            inference_time: gst::ClockTime::from_useconds(2500),
+        };
+        let v = to_json(&c);
+        assert_eq!(v["pts"], 700_000_000u64);
+        assert_eq!(v["frame"], 7);
+        assert_eq!(v["label"], "orange");
+        assert_eq!(v["class-id"], 950);
+        assert_eq!(v["confidence"], 0.75);
+        assert_eq!(v["top-k"][1]["label"], "lemon");
+        assert_eq!(v["top-k"][1]["id"], 951);
+        assert_eq!(v["inference-ms"], 2.5);
+        let none = Classification {
+            frame: FrameInfo::default(),
+            ..c.clone()
+        };
+        assert!(to_json(&none)["pts"].is_null());
+
+        let path =
+            std::env::temp_dir().join(format!("gst-torch-results-{}.jsonl", std::process::id()));
+        let mut w = ResultsWriter::create(path.to_str().unwrap()).unwrap();
+        w.write(&c).unwrap();
+        w.write(&none).unwrap();
+        w.flush().unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines, vec![to_json(&c), to_json(&none)]);
+        assert!(ResultsWriter::create("/nonexistent/dir/x.jsonl").is_err());
+    }
+}
