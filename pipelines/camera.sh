@@ -1,4 +1,5 @@
 #!/bin/sh
-# The card's pipeline: camera -> torchclassify -> display, printing every result message.
-# Extra arguments become torchclassify properties, e.g. `pipelines/camera.sh top-k=3 num-threads=2`.
-exec gst-launch-1.0 -m v4l2src ! videoconvert ! torchclassify "$@" ! autovideosink
+# The card's pipeline with the labels drawn on the picture: camera -> torchclassify ->
+# torchoverlay -> display. Extra arguments become torchclassify properties, e.g.
+# `pipelines/camera.sh top-k=3 async=true`.
+exec gst-launch-1.0 v4l2src ! videoconvert ! torchclassify "$@" ! torchoverlay ! videoconvert ! autovideosink

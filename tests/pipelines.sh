@@ -22,8 +22,13 @@ check() { # name, then a command that must succeed
 
 inspect_lists_properties() {
   gst-inspect-1.0 torchclassify >"$out/inspect" || return 1
-  for p in model labels top-k engine num-threads post-messages Filter/Analyzer/Video; do
-    grep -q -- "$p" "$out/inspect" || { echo "gst-inspect-1.0 output lacks $p"; return 1; }
+  for p in model labels top-k engine num-threads post-messages inference-interval async \
+    stats-interval stats results-file Filter/Analyzer/Video; do
+    grep -q -- "$p" "$out/inspect" || { echo "gst-inspect-1.0 torchclassify lacks $p"; return 1; }
+  done
+  gst-inspect-1.0 torchoverlay >"$out/inspect" || return 1
+  for p in font-desc position show-top-k color background min-confidence Filter/Editor/Video; do
+    grep -q -- "$p" "$out/inspect" || { echo "gst-inspect-1.0 torchoverlay lacks $p"; return 1; }
   done
 }
 
@@ -58,7 +63,7 @@ demo_prints_sequence() {
   esac
 }
 
-photo_with_plain_gst_launch() {
+photo_with_plain_gst_launch() { # coffee.png, as pipelines/classify-file.sh would
   timeout 60 gst-launch-1.0 -m filesrc location="$SHARED/media/coffee.png" ! decodebin ! \
     videoconvert ! torchclassify $MODEL_PROP ! fakesink >"$out/photo" 2>&1 || { cat "$out/photo"; return 1; }
   grep -q 'label=(string)espresso, class-id=(int)967' "$out/photo" || { cat "$out/photo"; return 1; }
@@ -94,6 +99,24 @@ rust_app_prints_label_changes() {
   esac
 }
 
+annotated_file_has_the_label_in_its_corner() {
+  OVERLAY="position=bottom-right" timeout 120 pipelines/annotate-file.sh data/cat-coffee-orange.webm \
+    "$out/annotated.webm" $MODEL_PROP || return 1
+  # Pixels: text in the bottom-right corner only; JSON lines: 30 objects with the right labels.
+  tests/check_annotated.py data/cat-coffee-orange.webm "$out/annotated.webm" bottom-right "$out/frame.png" || return 1
+  # OCR: tesseract reads the label back from that corner of frame 15 (espresso).
+  tesseract "$out/frame-corner.png" stdout 2>/dev/null >"$out/ocr" || return 1
+  echo "tesseract read: $(head -1 "$out/ocr")"
+  grep -q espresso "$out/ocr" || { echo "OCR did not find 'espresso'"; return 1; }
+}
+
+classify_file_prints_one_line_per_inference() {
+  timeout 60 pipelines/classify-file.sh data/cat-coffee-orange.webm $MODEL_PROP >"$out/cf" 2>/dev/null || return 1
+  sed -n '1p;30p' "$out/cf"
+  [ "$(wc -l <"$out/cf")" -eq 30 ] || { echo "$(wc -l <"$out/cf") lines, expected 30"; return 1; }
+  grep -q '^   1.500 s  espresso ' "$out/cf" && grep -q '^   2.900 s  orange ' "$out/cf"
+}
+
 check "gst-inspect-1.0 lists the properties (installed plugin, no env vars)" inspect_lists_properties
 check "card pipeline reaches EOS through autovideosink under xvfb" card_pipeline autovideosink
 check "card pipeline reaches EOS through ximagesink under xvfb" card_pipeline ximagesink
@@ -103,6 +126,8 @@ check "plain gst-launch-1.0 -m classifies a photo" photo_with_plain_gst_launch
 check "missing model: error message, exit 1, no crash" missing_model_is_an_error_not_a_crash
 check "Python app reads results from bus messages and ROI meta alike" python_app_reads_bus_and_meta
 check "Rust app reads ClassificationMeta in a pad probe" rust_app_prints_label_changes
+check "annotate-file.sh: label in the chosen corner only, JSON lines, OCR reads it" annotated_file_has_the_label_in_its_corner
+check "classify-file.sh prints one line per inference" classify_file_prints_one_line_per_inference
 
 echo "pipelines: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
