@@ -35,6 +35,23 @@ pub(crate) const FORMATS: [gst_video::VideoFormat; 10] = [
     gst_video::VideoFormat::Abgr,
 ];
 
+/// Sink and src templates of both elements: the packed RGB formats, any size and rate.
+pub(crate) fn packed_rgb_pad_templates() -> Vec<gst::PadTemplate> {
+    let caps = gst_video::VideoCapsBuilder::new()
+        .format_list(FORMATS)
+        .build();
+    [
+        ("sink", gst::PadDirection::Sink),
+        ("src", gst::PadDirection::Src),
+    ]
+    .into_iter()
+    .map(|(name, direction)| {
+        gst::PadTemplate::new(name, direction, gst::PadPresence::Always, &caps)
+            .expect("valid static pad template")
+    })
+    .collect()
+}
+
 /// Where R, G and B sit in a pixel of `format`.
 pub(crate) fn layout(format: gst_video::VideoFormat) -> Option<preprocess::PixelLayout> {
     Some(match format {

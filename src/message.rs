@@ -52,6 +52,26 @@ pub fn to_structure(c: &Classification) -> gst::Structure {
         .build()
 }
 
+/// The result carried by a `torchclassify` element message, or `None` for any other message.
+///
+/// ```no_run
+/// # let bus: gst::Bus = unimplemented!();
+/// for msg in bus.iter_timed(gst::ClockTime::NONE) {
+///     if let Some(c) = gsttorch::message::from_message(&msg) {
+///         println!("{} {:.2} (frame {})", c.label(), c.confidence(), c.frame.number);
+///     }
+/// }
+/// ```
+pub fn from_message(msg: &gst::MessageRef) -> Option<Classification> {
+    match msg.view() {
+        gst::MessageView::Element(e) => e
+            .structure()
+            .filter(|s| s.name() == STRUCTURE_NAME)
+            .and_then(|s| from_structure(s).ok()),
+        _ => None,
+    }
+}
+
 /// Parses a structure built by [`to_structure`] (from a bus message or a ROI meta param) back
 /// into a [`Classification`].
 pub fn from_structure(s: &gst::StructureRef) -> Result<Classification, String> {
@@ -133,5 +153,9 @@ mod tests {
         assert_eq!(from_structure(&s).unwrap(), c);
         let other = gst::Structure::new_empty("other");
         assert!(from_structure(&other).is_err());
+        let msg = gst::message::Element::new(s);
+        assert_eq!(from_message(&msg), Some(c));
+        assert_eq!(from_message(&gst::message::Element::new(other)), None);
+        assert_eq!(from_message(&gst::message::Eos::new()), None);
     }
 }

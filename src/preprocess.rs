@@ -27,6 +27,16 @@ impl PixelLayout {
     /// xBGR and ABGR.
     pub const XBGR: PixelLayout = PixelLayout::new(4, [3, 2, 1]);
 
+    /// Every layout above.
+    pub const ALL: [PixelLayout; 6] = [
+        PixelLayout::RGB,
+        PixelLayout::BGR,
+        PixelLayout::RGBX,
+        PixelLayout::BGRX,
+        PixelLayout::XRGB,
+        PixelLayout::XBGR,
+    ];
+
     pub const fn new(bytes_per_pixel: usize, rgb_offsets: [usize; 3]) -> Self {
         PixelLayout {
             bytes_per_pixel,
@@ -275,14 +285,7 @@ mod tests {
 
     #[test]
     fn same_size_is_a_normalised_copy_in_every_layout() {
-        for layout in [
-            PixelLayout::RGB,
-            PixelLayout::BGR,
-            PixelLayout::RGBX,
-            PixelLayout::BGRX,
-            PixelLayout::XRGB,
-            PixelLayout::XBGR,
-        ] {
+        for layout in PixelLayout::ALL {
             let (w, h) = (5, 3);
             let stride = w * layout.bytes_per_pixel + 3;
             let data = gradient(w, h, layout, stride);

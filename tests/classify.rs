@@ -7,52 +7,9 @@
 
 use gst::prelude::*;
 use gsttorch::{Classification, ClassificationMeta, message, meta};
+mod common;
+use common::{init, media, model, test_model};
 use std::path::PathBuf;
-use std::sync::Once;
-
-fn init() {
-    static INIT: Once = Once::new();
-    INIT.call_once(|| {
-        gst::init().unwrap();
-        gsttorch::plugin_register_static().expect("registering the torch plugin");
-    });
-}
-
-fn env_path(var: &str, default: impl FnOnce() -> PathBuf) -> PathBuf {
-    std::env::var_os(var)
-        .map(PathBuf::from)
-        .unwrap_or_else(default)
-}
-
-fn model() -> String {
-    let p = env_path("GST_TORCH_MODEL", || {
-        gst::glib::user_data_dir().join("gst-torch/mobilenet_v2_quantized.pt")
-    });
-    assert!(
-        p.is_file(),
-        "model {} missing: run `make test`",
-        p.display()
-    );
-    p.to_string_lossy().into_owned()
-}
-
-fn test_model(name: &str) -> String {
-    let dir = env_path("GST_TORCH_TEST_MODELS", || {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/test-models")
-    });
-    let p = dir.join(name);
-    assert!(p.exists(), "{} missing: run `make test`", p.display());
-    p.to_string_lossy().into_owned()
-}
-
-fn media(name: &str) -> String {
-    let dir = env_path("GST_TORCH_SHARED", || {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared")
-    });
-    let p = dir.join("media").join(name);
-    assert!(p.is_file(), "{} missing", p.display());
-    p.to_string_lossy().into_owned()
-}
 
 /// What a pipeline run produced: the parsed `torchclassify` messages in order, and the error
 /// message text if the pipeline failed.
@@ -74,14 +31,7 @@ fn run(description: &str) -> Run {
     let _ = pipeline.set_state(gst::State::Playing);
     for msg in bus.iter_timed(gst::ClockTime::from_seconds(60)) {
         match msg.view() {
-            gst::MessageView::Element(e) => {
-                if let Some(s) = e
-                    .structure()
-                    .filter(|s| s.name() == message::STRUCTURE_NAME)
-                {
-                    results.push(message::from_structure(s).expect("well-formed message"));
-                }
-            }
+            gst::MessageView::Element(_) => results.extend(message::from_message(&msg)),
             gst::MessageView::Error(e) => {
                 error = Some(format!("{} ({})", e.error(), e.debug().unwrap_or_default()));
                 break;

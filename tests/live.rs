@@ -7,35 +7,17 @@
 
 use gst::prelude::*;
 use gsttorch::ClassificationMeta;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Once};
+use std::sync::{Arc, Mutex};
+
 use std::time::Duration;
 
-static SERIAL: Mutex<()> = Mutex::new(());
+mod common;
+use common::{model, serial};
 
-fn serial() -> MutexGuard<'static, ()> {
-    static INIT: Once = Once::new();
-    INIT.call_once(|| {
-        gst::init().unwrap();
-        gsttorch::plugin_register_static().expect("registering the torch plugin");
-    });
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn model() -> String {
-    let p = std::env::var_os("GST_TORCH_MODEL")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| gst::glib::user_data_dir().join("gst-torch/mobilenet_v2_quantized.pt"));
-    assert!(
-        p.is_file(),
-        "model {} missing: run `make test`",
-        p.display()
-    );
-    p.to_string_lossy().into_owned()
-}
-
+/// Slower than a 60 fps frame period on this machine.
 const SLOW: &str = "engine=qnnpack num-threads=1";
+
 /// A live 640x480 BGRx source at 60 fps that stops after `n` frames.
 fn live_60(n: u64) -> String {
     format!(

@@ -4,15 +4,10 @@
 
 use gst::prelude::*;
 use gsttorch::{Classification, FrameInfo, Prediction, message};
-use std::sync::{Arc, Once};
+use std::sync::Arc;
 
-fn init() {
-    static INIT: Once = Once::new();
-    INIT.call_once(|| {
-        gst::init().unwrap();
-        gsttorch::plugin_register_static().expect("registering the torch plugin");
-    });
-}
+mod common;
+use common::{init, model};
 
 const W: usize = 320;
 const H: usize = 240;
@@ -105,12 +100,7 @@ fn a_result_in_a_roi_meta_param_is_drawn_in_the_chosen_corner_only() {
 #[test]
 fn results_file_that_cannot_be_created_is_an_error() {
     init();
-    let model = std::env::var("GST_TORCH_MODEL").unwrap_or_else(|_| {
-        gst::glib::user_data_dir()
-            .join("gst-torch/mobilenet_v2_quantized.pt")
-            .to_string_lossy()
-            .into_owned()
-    });
+    let model = model();
     let pipeline = gst::parse::launch(&format!(
         "videotestsrc num-buffers=1 ! torchclassify model={model} results-file=/nonexistent/dir/r.jsonl ! fakesink"
     ))

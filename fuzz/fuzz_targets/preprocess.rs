@@ -17,14 +17,7 @@ fuzz_target!(|data: &[u8]| {
     let (head, frame) = data.split_at(8);
     let width = 1 + head[0] as usize % 64;
     let height = 1 + head[1] as usize % 64;
-    let layout = [
-        PixelLayout::RGB,
-        PixelLayout::BGR,
-        PixelLayout::RGBX,
-        PixelLayout::BGRX,
-        PixelLayout::XRGB,
-        PixelLayout::XBGR,
-    ][head[2] as usize % 6];
+    let layout = PixelLayout::ALL[head[2] as usize % PixelLayout::ALL.len()];
     // Strides from too small to padded.
     let stride = (width * layout.bytes_per_pixel).saturating_sub(2) + head[3] as usize % 16;
     let out_w = 1 + head[4] as usize % 48;
