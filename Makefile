@@ -15,7 +15,7 @@ TEST_MODELS := $(CURDIR)/target/test-models
 TORCH_ENV = VIRTUAL_ENV=$(VENV) PATH="$(VENV)/bin:$$PATH" LIBTORCH_USE_PYTORCH=1
 PLUGIN    = target/release/libgsttorch.so
 
-.PHONY: all deps venv build model install demo test test-models fuzz clean
+.PHONY: all deps venv build model install demo test test-models fuzz bench clean
 
 all: build
 
@@ -49,6 +49,11 @@ test: install model test-models
 		cargo test --release
 	$(TORCH_ENV) cargo build --release --examples
 	GST_TORCH_MODEL=$(MODEL) GST_TORCH_SHARED=$(SHARED) tests/pipelines.sh
+
+# Side-by-side benchmark (tools/bench/bench.py); QUICK=1 for a short run.
+bench: install model
+	$(TORCH_ENV) cargo build --release --example raw_model
+	GST_TORCH_MODEL=$(MODEL) VENV=$(VENV) tools/bench/bench.py $(if $(QUICK),--quick)
 
 # Fuzz the pure preprocessing and label parsing code for FUZZ_SECONDS each (needs cargo-fuzz;
 # RUSTC_BOOTSTRAP lets the stable toolchain take cargo-fuzz's nightly flags).

@@ -1,6 +1,7 @@
-//! Plugin version info, and an rpath to libtorch's lib dir so the plugin (and the test binaries)
-//! load libtorch from the Python venv without LD_LIBRARY_PATH. torch-sys links libtorch but
-//! exports nothing a dependent can read, so this finds the directory the same way it does:
+//! Plugin version info; an rpath to libtorch's lib dir so the plugin (and the test binaries)
+//! load libtorch from the Python venv without LD_LIBRARY_PATH; and src/qengine.cpp, compiled
+//! against libtorch's headers. torch-sys links libtorch but exports nothing a dependent can read,
+//! so this finds the directory the same way it does:
 //! `$LIBTORCH/lib`, or with `LIBTORCH_USE_PYTORCH=1` the `torch` package of the Python on PATH
 //! (`python` inside a venv, `python3` otherwise).
 
@@ -8,7 +9,8 @@ use std::env;
 use std::path::PathBuf;
 use std::process::Command;
 
-fn torch_lib_dir() -> Option<PathBuf> {
+/// libtorch's directory (with `lib/` and `include/`).
+fn torch_dir() -> Option<PathBuf> {
     for var in [
         "LIBTORCH",
         "LIBTORCH_LIB",
@@ -19,10 +21,10 @@ fn torch_lib_dir() -> Option<PathBuf> {
         println!("cargo:rerun-if-env-changed={var}");
     }
     if let Ok(lib) = env::var("LIBTORCH_LIB") {
-        return Some(PathBuf::from(lib).join("lib"));
+        return Some(PathBuf::from(lib));
     }
     if let Ok(root) = env::var("LIBTORCH") {
-        return Some(PathBuf::from(root).join("lib"));
+        return Some(PathBuf::from(root));
     }
     if env::var_os("LIBTORCH_USE_PYTORCH").is_some() {
         let python = if env::var_os("VIRTUAL_ENV").is_some() {
@@ -39,7 +41,7 @@ fn torch_lib_dir() -> Option<PathBuf> {
             .ok()?;
         if out.status.success() {
             let dir = String::from_utf8(out.stdout).ok()?;
-            return Some(PathBuf::from(dir.trim()).join("lib"));
+            return Some(PathBuf::from(dir.trim()));
         }
     }
     None
@@ -47,11 +49,27 @@ fn torch_lib_dir() -> Option<PathBuf> {
 
 fn main() {
     gst_plugin_version_helper::info();
-    match torch_lib_dir() {
-        Some(dir) => println!("cargo:rustc-link-arg=-Wl,-rpath,{}", dir.display()),
-        None => println!(
-            "cargo:warning=libtorch not found (set LIBTORCH or LIBTORCH_USE_PYTORCH=1): \
-             the plugin will need LD_LIBRARY_PATH to load"
+    println!("cargo:rerun-if-changed=src/qengine.cpp");
+    match torch_dir() {
+        Some(dir) => {
+            println!(
+                "cargo:rustc-link-arg=-Wl,-rpath,{}",
+                dir.join("lib").display()
+            );
+            // A few lines of C++ for what tch cannot do: choose the `x86` quantized engine.
+            cc::Build::new()
+                .cpp(true)
+                .std("c++20")
+                .file("src/qengine.cpp")
+                .include(dir.join("include"))
+                .include(dir.join("include/torch/csrc/api/include"))
+                .define("_GLIBCXX_USE_CXX11_ABI", "1")
+                .warnings(false)
+                .compile("gsttorch_qengine");
+        }
+        None => panic!(
+            "libtorch not found: set LIBTORCH, or LIBTORCH_USE_PYTORCH=1 with a Python that has \
+             torch first on PATH (`make build` does this)"
         ),
     }
 }

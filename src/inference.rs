@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
-use tch::{CModule, Device, IValue, Kind, QEngine, Tensor};
+use tch::{CModule, Device, IValue, Kind, Tensor};
 
 /// libtorch's quantized engine. Process-global: the last element to load a model sets it for
 /// every model in the process.
@@ -24,7 +24,7 @@ use tch::{CModule, Device, IValue, Kind, QEngine, Tensor};
 pub enum Engine {
     #[default]
     #[enum_value(
-        name = "Auto: libtorch's platform default (x86 on x86-64, qnnpack on ARM)",
+        name = "Auto: the fastest for the platform (x86 on x86-64, qnnpack on ARM)",
         nick = "auto"
     )]
     Auto = 0,
@@ -32,6 +32,44 @@ pub enum Engine {
     Qnnpack = 1,
     #[enum_value(name = "FBGEMM (x86-64)", nick = "fbgemm")]
     Fbgemm = 2,
+    #[enum_value(
+        name = "x86: FBGEMM and oneDNN kernels, libtorch's x86-64 default",
+        nick = "x86"
+    )]
+    X86 = 3,
+}
+
+// src/qengine.cpp: tch can only set FBGEMM and QNNPACK. Codes are at::QEngine's values.
+unsafe extern "C" {
+    fn gst_torch_qengine_supported(code: i32) -> i32;
+    fn gst_torch_set_qengine(code: i32) -> i32;
+    fn gst_torch_qengine() -> i32;
+}
+
+const QENGINES: [(i32, &str); 4] = [(1, "fbgemm"), (2, "qnnpack"), (3, "onednn"), (4, "x86")];
+
+/// The quantized engine libtorch uses now.
+pub fn current_engine() -> &'static str {
+    // SAFETY: reads libtorch's global context; no arguments.
+    let code = unsafe { gst_torch_qengine() };
+    QENGINES
+        .iter()
+        .find(|(c, _)| *c == code)
+        .map_or("none", |(_, name)| name)
+}
+
+impl Engine {
+    /// The engine `auto` means on this platform: the first of its preferred engines this
+    /// libtorch supports.
+    fn resolve(self) -> &'static [i32] {
+        match self {
+            Engine::Auto if cfg!(any(target_arch = "x86_64", target_arch = "x86")) => &[4, 1],
+            Engine::Auto => &[2],
+            Engine::Qnnpack => &[2],
+            Engine::Fbgemm => &[1],
+            Engine::X86 => &[4],
+        }
+    }
 }
 
 /// What the model thread needs to load a model.
@@ -303,18 +341,26 @@ fn torch_message(e: &tch::TchError) -> String {
     lines.join(" ")
 }
 
-fn set_engine(engine: Engine) -> Result<(), String> {
-    let q = match engine {
-        Engine::Auto => return Ok(()),
-        Engine::Qnnpack => QEngine::QNNPACK,
-        Engine::Fbgemm => QEngine::FBGEMM,
-    };
-    q.set().map_err(|e| {
-        format!(
-            "quantized engine {engine:?} is not available in this libtorch: {}",
-            torch_message(&e)
-        )
-    })
+/// Sets the engine; the error says why not (libtorch then keeps the engine it has).
+pub fn set_engine(engine: Engine) -> Result<(), String> {
+    for &code in engine.resolve() {
+        // SAFETY: plain calls into libtorch's global context with a valid at::QEngine value.
+        if unsafe { gst_torch_qengine_supported(code) } == 1
+            && unsafe { gst_torch_set_qengine(code) } == 0
+        {
+            return Ok(());
+        }
+    }
+    Err(format!(
+        "quantized engine {engine:?} is not available in this libtorch (it has {})",
+        QENGINES
+            .iter()
+            // SAFETY: as above.
+            .filter(|(c, _)| unsafe { gst_torch_qengine_supported(*c) } == 1)
+            .map(|(_, n)| *n)
+            .collect::<Vec<_>>()
+            .join(", ")
+    ))
 }
 
 /// Loads the model and runs a forward on zeros to check that the output is `[1, N]` logits;

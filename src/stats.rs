@@ -24,6 +24,8 @@ pub struct Stats {
     pub skipped: u64,
     /// Async frames replaced by a newer one before the model got to them.
     pub replaced: u64,
+    /// libtorch's quantized engine after the model was loaded.
+    pub engine: &'static str,
     inference_total: Duration,
     inference_max: Duration,
     /// When the first frame came.
@@ -92,6 +94,7 @@ impl Stats {
             .field("max-inference-ms", self.inference_max.as_secs_f64() * 1e3)
             .field("frame-fps", rate(frames))
             .field("inference-fps", rate(inferences))
+            .field("engine", self.engine)
             .build()
     }
 }

@@ -5,41 +5,11 @@
 use gst::prelude::*;
 use gsttorch::ClassificationMeta;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard, Once};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-static SERIAL: Mutex<()> = Mutex::new(());
-
-/// One test at a time: RSS and thread counts are process-wide, and so is libtorch's engine.
-fn serial() -> MutexGuard<'static, ()> {
-    static INIT: Once = Once::new();
-    INIT.call_once(|| {
-        gst::init().unwrap();
-        gsttorch::plugin_register_static().expect("registering the torch plugin");
-    });
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn model() -> String {
-    let p = std::env::var_os("GST_TORCH_MODEL")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| gst::glib::user_data_dir().join("gst-torch/mobilenet_v2_quantized.pt"));
-    assert!(
-        p.is_file(),
-        "model {} missing: run `make test`",
-        p.display()
-    );
-    p.to_string_lossy().into_owned()
-}
-
-fn test_model(name: &str) -> String {
-    let dir = std::env::var_os("GST_TORCH_TEST_MODELS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/test-models"));
-    let p = dir.join(name);
-    assert!(p.exists(), "{} missing: run `make test`", p.display());
-    p.to_string_lossy().into_owned()
-}
+mod common;
+use common::{model, serial, test_model};
 
 /// A path in cargo's scratch directory for integration tests (under target/).
 fn scratch(name: &str) -> PathBuf {
@@ -484,7 +454,7 @@ fn out_of_range_properties_are_refused() {
         .iter()
         .map(|v| v.nick())
         .collect();
-    assert_eq!(nicks, ["auto", "qnnpack", "fbgemm"]);
+    assert_eq!(nicks, ["auto", "qnnpack", "fbgemm", "x86"]);
 }
 
 /// Swaps in the 10-class model while a live stream plays, then tries a missing file.

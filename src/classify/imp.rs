@@ -211,9 +211,10 @@ impl TorchClassify {
         gst::info!(
             CAT,
             imp = self,
-            "Loaded model {} ({n} classes, engine {:?}, warm-up {:?})",
+            "Loaded model {} ({n} classes, engine {:?} = {}, warm-up {:?})",
             settings.model,
             settings.engine,
+            crate::inference::current_engine(),
             model.warm_up_time()
         );
         Ok((model, labels))
@@ -294,6 +295,7 @@ impl TorchClassify {
                             return;
                         };
                         drop(old); // joins the old model's thread, outside the lock
+                        imp.results().stats.engine = crate::inference::current_engine();
                         let s = gst::Structure::builder("torchclassify-model-updated")
                             .field("model", &settings.model)
                             .field("labels", settings.labels.as_deref())
@@ -535,10 +537,10 @@ impl ObjectImpl for TorchClassify {
                     .nick("Quantized engine")
                     .blurb(
                         "libtorch's quantized engine, set before the model is loaded. It is \
-                         global to the process: the last torchclassify to start with an engine \
-                         other than auto sets it for every model in the process. auto leaves \
-                         the engine as it is: libtorch's platform default (x86 on x86-64, \
-                         fastest there; qnnpack on ARM) unless something in the process set it",
+                         global to the process: the last torchclassify to load a model sets it \
+                         for every model in the process. auto: the fastest for the platform, x86 \
+                         on x86-64 and qnnpack on ARM. One this libtorch cannot run is a warning, \
+                         and the engine libtorch has is kept (stats say which ran)",
                     )
                     .mutable_ready()
                     .build(),
@@ -664,27 +666,8 @@ impl ElementImpl for TorchClassify {
     }
 
     fn pad_templates() -> &'static [gst::PadTemplate] {
-        static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
-            let caps = gst_video::VideoCapsBuilder::new()
-                .format_list(crate::FORMATS)
-                .build();
-            vec![
-                gst::PadTemplate::new(
-                    "sink",
-                    gst::PadDirection::Sink,
-                    gst::PadPresence::Always,
-                    &caps,
-                )
-                .expect("static sink template"),
-                gst::PadTemplate::new(
-                    "src",
-                    gst::PadDirection::Src,
-                    gst::PadPresence::Always,
-                    &caps,
-                )
-                .expect("static src template"),
-            ]
-        });
+        static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> =
+            LazyLock::new(crate::packed_rgb_pad_templates);
         PAD_TEMPLATES.as_ref()
     }
 }
@@ -729,6 +712,7 @@ impl BaseTransformImpl for TorchClassify {
             async_: settings.async_,
         };
         *self.results() = Results::default();
+        self.results().stats.engine = crate::inference::current_engine();
         *lock(&self.qos_earliest) = None;
         *self.state() = Some(state);
         Ok(())

@@ -1,0 +1,160 @@
+#!/usr/bin/python3
+"""Side-by-side benchmark: torchclassify vs the seed tutorial's Python loop vs the raw model.
+
+    tools/bench/bench.py [--quick] [--engines x86 fbgemm qnnpack] [--threads 1 2]
+
+Run by `make bench` (QUICK=1 for --quick), which builds the plugin, the raw-model example and the
+model first. The demo clip is decoded once to raw frames (224x224 RGB and 640x480), so decoding
+is outside every measurement; then for each engine x threads cell, on the same frames:
+
+  raw-model            the model's forward in a tight loop from Rust (tch), prepared input
+  python-seed-loop     the tutorial's loop (numpy BGR -> ToTensor/Normalize -> model -> top-k)
+  torchclassify        filesrc ! rawvideoparse ! torchclassify ! fakesink sync=false
+  videoscale+element   640x480 only: videoscale ! videoconvert ! torchclassify at 224x224
+
+Prints a markdown table (fps, total and model ms per frame, overhead %, ratio to the seed loop)
+and writes the rows as JSON lines to target/bench/results.jsonl; then first-frame latency and
+RSS over 10 000 frames (1 000 with --quick) through the element.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+OUT = os.path.join(ROOT, "target", "bench")
+DATA = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+MODEL = os.environ.get("GST_TORCH_MODEL") or os.path.join(DATA, "gst-torch", "mobilenet_v2_quantized.pt")
+VENV_PY = os.path.join(os.environ.get("VENV") or os.path.join(DATA, "gst-torch", "venv"), "bin", "python")
+RAW_MODEL = os.path.join(ROOT, "target", "release", "examples", "raw_model")
+CLIP = os.path.join(ROOT, "data", "cat-coffee-orange.webm")
+
+
+def sh(args, **kw) -> str:
+    r = subprocess.run(args, capture_output=True, text=True, **kw)
+    if r.returncode != 0:
+        sys.exit(f"failed: {' '.join(args)}\n{r.stderr[-2000:]}")
+    return r.stdout
+
+
+def last_json(text: str) -> dict:
+    return json.loads([line for line in text.splitlines() if line.startswith("{")][-1])
+
+
+def prepare_frames(copies: int) -> dict:
+    """The clip's 30 frames decoded once per input kind, repeated `copies` times."""
+    os.makedirs(OUT, exist_ok=True)
+    inputs = {}
+    for name, fmt, w, h, raw_fmt in [("224x224 RGB", "RGB", 224, 224, "rgb"),
+                                     ("640x480 BGRx", "BGRx", 640, 480, "bgrx"),
+                                     ("640x480 RGB", "RGB", 640, 480, "rgb")]:
+        path = os.path.join(OUT, f"frames-{w}x{h}-{raw_fmt}.raw")
+        once = path + ".once"
+        sh(["gst-launch-1.0", "-q", "filesrc", f"location={CLIP}", "!", "decodebin", "!", "videoconvert",
+            "!", "videoscale", "!", f"video/x-raw,format={fmt},width={w},height={h}", "!",
+            "filesink", f"location={once}"])
+        with open(once, "rb") as f:
+            data = f.read()
+        with open(path, "wb") as f:
+            for _ in range(copies):
+                f.write(data)
+        os.remove(once)
+        inputs[name] = (path, raw_fmt, w, h, len(data) * copies // (w * h * (4 if raw_fmt == "bgrx" else 3)))
+    return inputs
+
+
+def element(pipeline: str) -> dict:
+    return last_json(sh(["/usr/bin/python3", os.path.join(ROOT, "tools", "bench", "element.py"), pipeline]))
+
+
+def row(name, engine, threads, inp, r, seed=None) -> dict:
+    d = {"name": name, "engine": engine, "threads": threads, "input": inp, "frames": r["frames"],
+         "fps": round(r["fps"], 2), "total_ms": round(r["total_ms"], 3), "model_ms": round(r["model_ms"], 3)}
+    if "engine" in r and r["engine"] != engine:
+        d["engine_used"] = r["engine"]
+    d["overhead_pct"] = round((d["total_ms"] / d["model_ms"] - 1) * 100, 1) if d["model_ms"] else None
+    d["vs_seed"] = round(d["fps"] / seed["fps"], 2) if seed else None
+    return d
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="fewer frames, for a 2-minute run")
+    ap.add_argument("--engines", nargs="+", default=["x86", "fbgemm", "qnnpack"])
+    ap.add_argument("--threads", nargs="+", type=int, default=[1, 2])
+    args = ap.parse_args()
+    for need in (MODEL, RAW_MODEL, VENV_PY):
+        if not os.path.exists(need):
+            sys.exit(f"{need} missing: run `make bench`")
+    began = time.time()
+    copies = 4 if args.quick else 10  # 120 or 300 frames per measurement
+    inputs = prepare_frames(copies)
+    rows = []
+    for engine in args.engines:
+        for threads in args.threads:
+            # qnnpack is ~5x slower on x86-64: fewer frames keep the run short.
+            n = 30 if engine == "qnnpack" else copies * 30
+            raw = last_json(sh([RAW_MODEL, MODEL, engine, str(threads), str(n)]))
+            limit = {"frames": n, "fps": 1e3 / raw["model_ms"], "total_ms": raw["model_ms"],
+                     "model_ms": raw["model_ms"]}
+            rows.append(row("raw-model", engine, threads, "224x224 prepared tensor", limit))
+            for inp in ["224x224 RGB", "640x480 BGRx"]:
+                path, raw_fmt, w, h, frames = inputs[inp]
+                seed_path, _, _, _, _ = inputs["224x224 RGB" if w == 224 else "640x480 RGB"]
+                seed = last_json(sh([VENV_PY, os.path.join(ROOT, "tools", "bench", "seed_loop.py"), MODEL, engine,
+                                     str(threads), seed_path, str(w), str(h), str(min(n, frames))]))
+                rows.append(row("python-seed-loop", engine, threads, inp.replace("BGRx", "BGR (numpy)"), seed))
+                count = min(n, frames)
+                src = (f"filesrc location={path} ! rawvideoparse format={raw_fmt} width={w} height={h} "
+                       f"framerate=30/1 ! identity eos-after={count} ! ")
+                props = f"engine={engine} num-threads={threads}"
+                r = element(f"{src} torchclassify name=c {props} ! fakesink sync=false")
+                rows.append(row("torchclassify", engine, threads, inp, r, seed))
+                if w != 224:
+                    r = element(f"{src} videoscale ! video/x-raw,width=224,height=224 ! videoconvert ! "
+                                f"video/x-raw,format=RGB ! torchclassify name=c {props} ! fakesink sync=false")
+                    rows.append(row("videoscale+torchclassify", engine, threads, inp, r, seed))
+    # engine=auto, the default, at 224x224 against the seed's exact recipe (qnnpack).
+    path, raw_fmt, w, h, frames = inputs["224x224 RGB"]
+    src = (f"filesrc location={path} ! rawvideoparse format={raw_fmt} width={w} height={h} framerate=30/1 ! "
+           f"identity eos-after={frames} ! ")
+    auto = element(f"{src} torchclassify name=c ! fakesink sync=false")
+    rows.append(row("torchclassify engine=auto", auto["engine"], 0, "224x224 RGB", auto))
+    seed_exact = last_json(sh([VENV_PY, os.path.join(ROOT, "tools", "bench", "seed_loop.py"), MODEL, "qnnpack",
+                               "2", path, "224", "224", "60"]))
+    rows.append(row("python-seed-loop (seed's recipe)", "qnnpack", 2, "224x224 RGB", seed_exact))
+
+    with open(os.path.join(OUT, "results.jsonl"), "w") as f:
+        for r in rows:
+            f.write(json.dumps(r) + "\n")
+    print(f"\nMachine: {os.cpu_count()} CPUs, {os.uname().machine}; model {os.path.basename(MODEL)}\n")
+    print("| name | engine | threads | input | frames | fps | total ms/frame | model ms/frame | overhead % | vs seed loop |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        vs = f"{r['vs_seed']:.2f}x" if r["vs_seed"] else ""
+        print(f"| {r['name']} | {r.get('engine_used', r['engine'])} | {r['threads'] or 'default'} | {r['input']} | "
+              f"{r['frames']} | {r['fps']:.1f} | {r['total_ms']:.2f} | {r['model_ms']:.2f} | "
+              f"{r['overhead_pct'] if r['overhead_pct'] is not None else ''} | {vs} |")
+    print(f"\nengine=auto vs the seed's exact recipe (qnnpack): {auto['fps'] / seed_exact['fps']:.2f}x the fps")
+
+    # First-frame latency and memory over many frames.
+    n = 1000 if args.quick else 10000
+    r = element(f"videotestsrc num-buffers={n} pattern=ball ! video/x-raw,format=RGB,width=224,height=224 ! "
+                f"torchclassify name=c ! fakesink sync=false")
+    print(f"first frame: {r['first_ms']:.2f} ms in the model (mean {r['model_ms']:.2f} ms) after the warm-up in start()")
+    growth = (r["rss_end_kib"] - r["rss_warm_kib"]) / 1024
+    print(f"RSS over {n} frames: {r['rss_warm_kib'] / 1024:.1f} MiB after 100 frames, "
+          f"{r['rss_end_kib'] / 1024:.1f} MiB at the end ({growth:+.2f} MiB)")
+    with open(os.path.join(OUT, "results.jsonl"), "a") as f:
+        f.write(json.dumps({"name": "memory", "frames": n, "rss_warm_kib": r["rss_warm_kib"],
+                            "rss_end_kib": r["rss_end_kib"], "first_ms": r["first_ms"]}) + "\n")
+    print(f"\n{len(rows)} rows in {os.path.relpath(os.path.join(OUT, 'results.jsonl'), ROOT)}; "
+          f"took {time.time() - began:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
