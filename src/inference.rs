@@ -451,7 +451,7 @@ fn forward(
     let out = if out.kind() == Kind::Float {
         out
     } else {
-        out.to_kind(Kind::Float)
+        out.f_to_kind(Kind::Float).map_err(|e| torch_message(&e))?
     };
     let out = out.f_contiguous().map_err(|e| torch_message(&e))?;
     if out.numel() != logits.len() {

@@ -156,8 +156,6 @@ impl TorchClassify {
         lock(&self.results)
     }
 
-    /// Loads labels and model as the settings say; errors name the property, the path and what
-    /// is wrong.
     /// Loads labels and model as the settings say. The error names the property, the path and
     /// what is wrong.
     fn load_model(&self, settings: &Settings) -> Result<(Model, Labels), String> {
@@ -397,7 +395,8 @@ impl TorchClassify {
         })
     }
 
-    /// Posts the result's `torchclassify` message, if `post-messages` is on.
+    /// Publishes a fresh result: its JSON line (`results-file`) and its `torchclassify` message
+    /// (`post-messages`).
     fn post_result(&self, c: &Classification) {
         if let Some(w) = lock(&self.results_writer).as_mut()
             && let Err(e) = w.write(c)
