@@ -15,13 +15,14 @@ use std::fmt;
 /// The ROI type of the full-frame region-of-interest meta.
 pub const ROI_TYPE: &str = "classification";
 
-/// Attaches both metas to `buffer`: our typed meta and the full-frame ROI meta of a
-/// `width` × `height` frame.
-pub fn attach(buffer: &mut gst::BufferRef, c: &Classification, width: u32, height: u32) {
-    ClassificationMeta::add(buffer, c.clone());
+/// Attaches both metas to `buffer`: our typed meta (which takes `c`) and the full-frame ROI meta
+/// of a `width` × `height` frame.
+pub fn attach(buffer: &mut gst::BufferRef, c: Classification, width: u32, height: u32) {
+    let param = message::to_structure(&c);
+    ClassificationMeta::add(buffer, c);
     let mut roi =
         gst_video::VideoRegionOfInterestMeta::add(buffer, ROI_TYPE, (0, 0, width, height));
-    roi.add_param(message::to_structure(c));
+    roi.add_param(param);
 }
 
 /// Reads the result from a buffer's full-frame ROI meta param, as a C or Python application

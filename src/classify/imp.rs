@@ -899,7 +899,7 @@ impl BaseTransformImpl for TorchClassify {
                 .flatten();
             (results.latest.clone(), stats)
         };
-        if let Some(c) = &latest {
+        if let Some(c) = latest {
             meta::attach(buffer, c, width, height);
         }
         if let Some(c) = &fresh {

@@ -206,15 +206,18 @@ impl BaseTransformImpl for TorchOverlay {
         &self,
         buffer: &mut gst::BufferRef,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let result = ClassificationMeta::from_buffer(buffer)
-            .map(|m| m.classification().clone())
-            .or_else(|| meta::from_roi_meta(buffer));
+        let settings = lock(&self.settings).clone();
+        let caption = |c: &crate::Classification| {
+            render::caption(c, settings.show_top_k, settings.min_confidence)
+        };
+        let text = match ClassificationMeta::from_buffer(buffer) {
+            Some(m) => Some(caption(m.classification())),
+            None => meta::from_roi_meta(buffer).map(|c| caption(&c)),
+        };
         // Frames without a result pass untouched: not mapped, not written.
-        let Some(result) = result else {
+        let Some(text) = text else {
             return Ok(gst::FlowSuccess::Ok);
         };
-        let settings = lock(&self.settings).clone();
-        let text = render::caption(&result, settings.show_top_k, settings.min_confidence);
         let mut state = lock(&self.state);
         let Some((info, layout)) = state.info.clone() else {
             return Err(gst::FlowError::NotNegotiated);
