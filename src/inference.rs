@@ -389,7 +389,7 @@ fn load(config: &ModelConfig) -> Result<(CModule, usize, Option<String>), String
     let n = match module.forward_is(&[IValue::Tensor(input)]) {
         Err(e) => {
             return Err(format!(
-                "running it on a 1x3x{}x{} image failed: {}",
+                "running it on a 1x3x{}x{} image (property 'input-size') failed: {}",
                 config.input_height,
                 config.input_width,
                 torch_message(&e)

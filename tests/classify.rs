@@ -127,6 +127,36 @@ fn same_top1_at_any_size_format_and_stride() {
 }
 
 #[test]
+fn input_size_is_what_the_model_sees() {
+    // MobileNetV2 pools globally, so it runs at any input size; the frame is resized to
+    // input-size, which changes the scores but not what the photos show.
+    for (photo, classes) in photos() {
+        let mut confidences = Vec::new();
+        for size in [224, 160, 299] {
+            let r = run(&format!(
+                "filesrc location={} ! decodebin ! videoconvert ! torchclassify model={} \
+                 input-size={size} ! fakesink",
+                media(photo),
+                model()
+            ));
+            assert_eq!(r.error, None, "{photo} at {size}");
+            assert_eq!(r.results.len(), 1, "{photo} at {size}");
+            let c = &r.results[0];
+            assert!(
+                classes.contains(&c.class_id()),
+                "{photo} at {size}: {}",
+                c.label()
+            );
+            confidences.push(c.confidence());
+        }
+        assert!(
+            confidences[1] != confidences[0] && confidences[2] != confidences[0],
+            "{photo}: same scores at 224, 160 and 299: {confidences:?}"
+        );
+    }
+}
+
+#[test]
 fn clip_gives_cat_then_espresso_then_orange() {
     let r = run(&format!(
         "filesrc location={} ! decodebin ! videoconvert ! torchclassify model={} ! fakesink",

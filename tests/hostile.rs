@@ -156,6 +156,25 @@ fn broken_model_files_are_errors_naming_file_and_reason() {
 }
 
 #[test]
+fn model_that_cannot_take_input_size_names_it() {
+    let _s = serial();
+    let path = test_model("fixed_224.pt");
+    let labels = test_model("ten_labels.txt");
+    let ok = run(&format!(
+        "videotestsrc num-buffers=2 ! torchclassify model={path} labels={labels} ! fakesink"
+    ));
+    assert_eq!((ok.error, ok.results), (None, 2));
+    let e = start_error(&format!("model={path} labels={labels} input-size=299"));
+    assert_contains(
+        &e,
+        &[
+            &format!("Cannot use model '{path}' (property 'model')"),
+            "running it on a 1x3x299x299 image (property 'input-size') failed",
+        ],
+    );
+}
+
+#[test]
 fn unreadable_model_file() {
     let _s = serial();
     use std::os::unix::fs::PermissionsExt;
@@ -427,6 +446,8 @@ fn out_of_range_properties_are_refused() {
         ("top-k", "1001", "5"),
         ("inference-interval", "0", "1"),
         ("num-threads", "100000", "0"),
+        ("input-size", "0", "224"),
+        ("input-size", "5000", "224"),
     ] {
         // As gst-launch-1.0 sets it: GLib checks the value against the param spec, warns and
         // leaves the property as it was.

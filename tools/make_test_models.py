@@ -6,6 +6,7 @@
   dict_output.pt      valid TorchScript, output a dict of tensors
   ten_classes.pt      float (non-quantized) classifier with 10 outputs
   ten_labels.txt      10 labels for it
+  fixed_224.pt        float classifier that only takes 224x224 input (for `input-size` errors)
   not_torchscript.pt  random bytes
 
 Deterministic (fixed seed); rewritten only when missing.
@@ -47,13 +48,25 @@ class TenClasses(nn.Module):
         return self.fc(torch.flatten(self.pool(x), 1))
 
 
+class Fixed224(nn.Module):
+    """10 classes from an 8x8 colour thumbnail: the Linear layer fixes the input at 224x224."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(3 * 8 * 8, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.flatten(nn.functional.avg_pool2d(x, 28), 1))
+
+
 def main() -> int:
     out = Path(sys.argv[1] if len(sys.argv) > 1 else "target/test-models")
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
     for name, module in [("not_classifier.pt", Identity()), ("tuple_output.pt", Pair()),
                          ("dict_output.pt", Named()),
-                         ("ten_classes.pt", TenClasses().eval())]:
+                         ("ten_classes.pt", TenClasses().eval()),
+                         ("fixed_224.pt", Fixed224().eval())]:
         path = out / name
         if not path.exists():
             torch.jit.script(module).save(str(path))

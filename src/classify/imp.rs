@@ -28,7 +28,7 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
 });
 
 /// The model's input size (MobileNetV2 and most ImageNet classifiers take 224x224).
-const INPUT_SIZE: usize = 224;
+const DEFAULT_INPUT_SIZE: u32 = 224;
 const DEFAULT_TOP_K: u32 = 5;
 const DEFAULT_NUM_THREADS: u32 = 0;
 const DEFAULT_POST_MESSAGES: bool = true;
@@ -55,6 +55,8 @@ struct Settings {
     model: String,
     labels: Option<String>,
     top_k: u32,
+    /// Side of the square image the model takes.
+    input_size: u32,
     engine: Engine,
     num_threads: u32,
     post_messages: bool,
@@ -72,6 +74,7 @@ impl Default for Settings {
             model: DEFAULT_MODEL.clone(),
             labels: None,
             top_k: DEFAULT_TOP_K,
+            input_size: DEFAULT_INPUT_SIZE,
             engine: Engine::default(),
             num_threads: DEFAULT_NUM_THREADS,
             post_messages: DEFAULT_POST_MESSAGES,
@@ -95,6 +98,8 @@ struct State {
     /// Input and output buffers of blocking mode, lent to the model thread for each forward.
     buffers: Option<Buffers>,
     format: Option<Format>,
+    /// `input-size` as it was at start: the model's input and the preprocessor's output.
+    input_size: usize,
     /// Frames since start or the last flush: numbers frames and picks every Nth for inference.
     frames: u64,
     /// `async` as it was at start (it is fixed while running).
@@ -178,8 +183,8 @@ impl TorchClassify {
                 path: PathBuf::from(&settings.model),
                 engine: settings.engine,
                 num_threads: settings.num_threads,
-                input_width: INPUT_SIZE,
-                input_height: INPUT_SIZE,
+                input_width: settings.input_size as usize,
+                input_height: settings.input_size as usize,
             },
             self.async_result_handler(labels.clone()),
         )
@@ -234,6 +239,7 @@ impl TorchClassify {
                     .filter(|s| !s.is_empty())
             }
             "top-k" => settings.top_k = value.get().expect("type checked upstream"),
+            "input-size" => settings.input_size = value.get().expect("type checked upstream"),
             "engine" => settings.engine = value.get().expect("type checked upstream"),
             "num-threads" => settings.num_threads = value.get().expect("type checked upstream"),
             "post-messages" => settings.post_messages = value.get().expect("type checked upstream"),
@@ -273,7 +279,12 @@ impl TorchClassify {
                 if imp.generation.load(Ordering::SeqCst) != generation {
                     return; // a newer change will load
                 }
-                let settings = imp.settings().clone();
+                let mut settings = imp.settings().clone();
+                // The running preprocessor makes inputs of the size the element started with.
+                match imp.state().as_ref() {
+                    Some(state) => settings.input_size = state.input_size as u32,
+                    None => return,
+                }
                 match imp.load_model(&settings) {
                     Ok((model, labels)) => {
                         let old = {
@@ -503,9 +514,9 @@ impl ObjectImpl for TorchClassify {
                 glib::ParamSpecString::builder("model")
                     .nick("Model")
                     .blurb(
-                        "Path of a TorchScript image classifier taking a 1x3x224x224 float \
-                         RGB input normalised with the ImageNet mean/std and returning [1, N] \
-                         class scores (logits). Default: the int8 MobileNetV2 that `make model` \
+                        "Path of a TorchScript image classifier taking a 1x3xSxS float RGB \
+                         input (S = input-size) normalised with the ImageNet mean/std and \
+                         returning [1, N] class scores (logits). Default: the int8 MobileNetV2 that `make model` \
                          exports. Loaded when the element starts; set while running, the new \
                          model loads in the background and replaces the old one between two \
                          frames (message torchclassify-model-updated), or a warning says why \
@@ -531,6 +542,18 @@ impl ObjectImpl for TorchClassify {
                     .maximum(1000)
                     .default_value(DEFAULT_TOP_K)
                     .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("input-size")
+                    .nick("Input size")
+                    .blurb(
+                        "Side of the square image the model takes: each frame is resized to \
+                         input-size x input-size. 224 for MobileNet, ResNet, ShuffleNet and \
+                         GoogLeNet, 299 for Inception v3",
+                    )
+                    .minimum(8)
+                    .maximum(4096)
+                    .default_value(DEFAULT_INPUT_SIZE)
+                    .mutable_ready()
                     .build(),
                 glib::ParamSpecEnum::builder_with_default("engine", Engine::default())
                     .nick("Quantized engine")
@@ -635,6 +658,7 @@ impl ObjectImpl for TorchClassify {
             "model" => settings.model.to_value(),
             "labels" => settings.labels.to_value(),
             "top-k" => settings.top_k.to_value(),
+            "input-size" => settings.input_size.to_value(),
             "engine" => settings.engine.to_value(),
             "num-threads" => settings.num_threads.to_value(),
             "post-messages" => settings.post_messages.to_value(),
@@ -707,6 +731,7 @@ impl BaseTransformImpl for TorchClassify {
             model,
             labels,
             format: None,
+            input_size: settings.input_size as usize,
             frames: 0,
             async_: settings.async_,
         };
@@ -788,12 +813,16 @@ impl BaseTransformImpl for TorchClassify {
             .map_err(|_| gst::loggable_error!(CAT, "Invalid caps {}", incaps))?;
         let layout = crate::layout(info.format())
             .ok_or_else(|| gst::loggable_error!(CAT, "Unsupported format {}", info.format()))?;
+        let mut guard = self.state();
+        let Some(state) = guard.as_mut() else {
+            return Err(gst::loggable_error!(CAT, "Caps before start"));
+        };
         let preprocessor = Preprocessor::new(
             info.width() as usize,
             info.height() as usize,
             layout,
-            INPUT_SIZE,
-            INPUT_SIZE,
+            state.input_size,
+            state.input_size,
         );
         gst::debug!(
             CAT,
@@ -806,13 +835,8 @@ impl BaseTransformImpl for TorchClassify {
                 "no resize"
             }
         );
-        {
-            let mut state = self.state();
-            let Some(state) = state.as_mut() else {
-                return Err(gst::loggable_error!(CAT, "Caps before start"));
-            };
-            state.format = Some(Format { info, preprocessor });
-        }
+        state.format = Some(Format { info, preprocessor });
+        drop(guard);
         self.parent_set_caps(incaps, outcaps)
     }
 
