@@ -9,6 +9,7 @@
 
 use crate::postprocess::FrameInfo;
 use gst::glib;
+use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, mpsc};
@@ -113,8 +114,8 @@ type Loaded = (usize, Duration, Option<String>);
 struct Slot {
     /// The next job; a newer submitted job replaces it (newest wins, nothing queues).
     pending: Option<Job>,
-    /// The reply to a waiting [`Model::run`].
-    done: Option<Reply>,
+    /// Replies to waiting jobs ([`Model::run`], [`Model::queue`]), oldest first.
+    done: VecDeque<Reply>,
     /// The model thread is running a forward.
     busy: bool,
     /// Buffers back from async jobs, for [`Model::buffers`].
@@ -211,16 +212,22 @@ impl Model {
     /// Runs one forward on `buffers.input`, writing `buffers.logits`; blocks until done and
     /// returns the buffers with the time spent in the model or the error.
     pub fn run(&self, buffers: Buffers, frame: FrameInfo) -> Reply {
+        self.queue(buffers, frame);
+        self.wait_reply()
+    }
+
+    /// Queues one forward whose reply [`Model::wait_reply`] collects, behind the one the model
+    /// may be running: the model starts it the moment it is free, so the caller can prepare the
+    /// next input, or finish the previous frame, meanwhile. Waits only while another queued job
+    /// has not started yet.
+    pub fn queue(&self, buffers: Buffers, frame: FrameInfo) {
         let mut slot = self.shared.lock();
-        while slot.pending.is_some() || slot.busy {
+        while slot.pending.is_some() && !slot.stop {
             slot = self
                 .shared
                 .cond
                 .wait(slot)
                 .unwrap_or_else(|e| e.into_inner());
-        }
-        if slot.stop {
-            return (buffers, Err("the model thread has stopped".into()));
         }
         slot.pending = Some(Job {
             buffers,
@@ -228,9 +235,24 @@ impl Model {
             wait: true,
         });
         self.shared.cond.notify_all();
+    }
+
+    /// The reply to the oldest [`Model::queue`]d job, waiting for it if needed.
+    pub fn wait_reply(&self) -> Reply {
+        let mut slot = self.shared.lock();
         loop {
-            if let Some(reply) = slot.done.take() {
+            if let Some(reply) = slot.done.pop_front() {
                 return reply;
+            }
+            if slot.stop {
+                let buffers = slot.pending.take().map_or_else(
+                    || Buffers {
+                        input: vec![0.0; self.input_len],
+                        logits: vec![0.0; self.num_classes],
+                    },
+                    |job| job.buffers,
+                );
+                return (buffers, Err("the model thread has stopped".into()));
             }
             slot = self
                 .shared
@@ -238,6 +260,11 @@ impl Model {
                 .wait(slot)
                 .unwrap_or_else(|e| e.into_inner());
         }
+    }
+
+    /// Gives buffers back for [`Model::buffers`] to hand out again.
+    pub fn recycle(&self, buffers: Buffers) {
+        self.shared.lock().free.push(buffers);
     }
 
     /// Hands `buffers.input` to the model thread and returns at once; the result goes to the
@@ -537,7 +564,7 @@ fn model_thread(
         let mut slot = shared.lock();
         slot.busy = false;
         if job.wait {
-            slot.done = Some((job.buffers, result));
+            slot.done.push_back((job.buffers, result));
         } else {
             slot.free.push(job.buffers);
         }

@@ -296,10 +296,14 @@ fn builtin_labels_match_the_exported_ones() {
 
 /// One 224x224 RGB frame of `photo`, decoded by GStreamer.
 fn frame(photo: &str) -> (gst::Caps, gst::Buffer) {
+    frame_as(photo, "video/x-raw,format=RGB,width=224,height=224")
+}
+
+/// One frame of `photo` in `caps`, decoded by GStreamer.
+fn frame_as(photo: &str, caps: &str) -> (gst::Caps, gst::Buffer) {
     init();
     let pipeline = gst::parse::launch(&format!(
-        "filesrc location={} ! decodebin ! videoconvert ! videoscale ! \
-         video/x-raw,format=RGB,width=224,height=224 ! appsink name=sink",
+        "filesrc location={} ! decodebin ! videoconvert ! videoscale ! {caps} ! appsink name=sink",
         media(photo)
     ))
     .unwrap()
@@ -372,4 +376,80 @@ fn post_messages_false_posts_none_but_still_attaches_meta() {
     let m = ClassificationMeta::from_buffer(&out).unwrap();
     assert_eq!((m.class_id(), m.top_k().len()), (950, 2));
     assert!(bus.pop_filtered(&[gst::MessageType::Element]).is_none());
+}
+
+#[test]
+fn non_live_stream_keeps_order_and_results_across_a_caps_change() {
+    // appsrc is not live, so torchclassify pipelines: it holds each frame until the next one
+    // arrives (or an event comes). Order, results, timestamps and caps must come out as if it
+    // did not.
+    let (cat_caps, cat) = frame("cat.png");
+    let (coffee_caps, coffee) =
+        frame_as("coffee.png", "video/x-raw,format=BGRx,width=320,height=240");
+    let pipeline = gst::parse::launch(&format!(
+        "appsrc name=src format=time ! torchclassify model={} ! appsink name=sink sync=false",
+        model()
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let src = pipeline
+        .by_name("src")
+        .unwrap()
+        .downcast::<gst_app::AppSrc>()
+        .unwrap();
+    let sink = pipeline
+        .by_name("sink")
+        .unwrap()
+        .downcast::<gst_app::AppSink>()
+        .unwrap();
+    assert!(!src.is_live());
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let frame_time = gst::ClockTime::from_mseconds(40);
+    let inputs: Vec<(&gst::Caps, &gst::Buffer)> = (0..8)
+        .map(|i| {
+            if i < 4 {
+                (&cat_caps, &cat)
+            } else {
+                (&coffee_caps, &coffee)
+            }
+        })
+        .collect();
+    for (i, (caps, buffer)) in inputs.iter().enumerate() {
+        let mut buffer = buffer.copy();
+        buffer.get_mut().unwrap().set_pts(frame_time * i as u64);
+        let sample = gst::Sample::builder().buffer(&buffer).caps(caps).build();
+        src.push_sample(&sample).unwrap();
+    }
+    src.end_of_stream().unwrap();
+    for (i, (caps, _)) in inputs.iter().enumerate() {
+        let sample = sink
+            .try_pull_sample(gst::ClockTime::from_seconds(30))
+            .unwrap_or_else(|| panic!("frame {i} missing"));
+        assert_eq!(
+            sample.caps().unwrap(),
+            *caps,
+            "frame {i} under its own caps"
+        );
+        let buffer = sample.buffer().unwrap();
+        assert_eq!(buffer.pts(), Some(frame_time * i as u64));
+        let meta = ClassificationMeta::from_buffer(buffer).expect("meta on every frame");
+        assert_eq!(
+            meta.frame_number(),
+            i as u64,
+            "each frame carries its own result"
+        );
+        let classes = if i < 4 { CAT } else { ESPRESSO..=ESPRESSO };
+        assert!(
+            classes.contains(&meta.class_id()),
+            "frame {i}: {}",
+            meta.label()
+        );
+    }
+    assert!(
+        sink.try_pull_sample(gst::ClockTime::from_seconds(5))
+            .is_none()
+    );
+    assert!(sink.is_eos());
+    pipeline.set_state(gst::State::Null).unwrap();
 }

@@ -12,8 +12,10 @@ use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 use gst_base::prelude::*;
+use gst_base::subclass::base_transform::GenerateOutputSuccess;
 use gst_base::subclass::prelude::*;
 use gst_video::prelude::*;
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{LazyLock, Mutex, MutexGuard};
@@ -104,6 +106,29 @@ struct State {
     frames: u64,
     /// `async` as it was at start (it is fixed while running).
     async_: bool,
+    /// Whether upstream is live, asked once per stream (`None`: not yet).
+    live: Option<bool>,
+    /// Blocking mode on a non-live stream: the frame the model is working on while the next
+    /// one is prepared (see `submit_input_buffer`).
+    held: Option<Held>,
+}
+
+/// A frame whose forward was queued but whose result has not been collected.
+struct Held {
+    buffer: gst::Buffer,
+    frame: FrameInfo,
+    arrived: Instant,
+    /// Set when the result had to be collected early (a model swap); `Some(None)`: it failed.
+    result: Option<Option<Classification>>,
+}
+
+/// A frame ready to go out, with what `deliver` needs.
+struct Finished {
+    buffer: gst::Buffer,
+    fresh: Option<Classification>,
+    arrived: Instant,
+    size: (u32, u32),
+    replaced: u64,
 }
 
 /// What the streaming thread and (in async mode) the model thread both update.
@@ -127,6 +152,8 @@ pub struct TorchClassify {
     generation: AtomicU64,
     /// The `results-file` writer while running.
     results_writer: Mutex<Option<ResultsWriter>>,
+    /// Frames finished by `submit_input_buffer`, for `generate_output` to push.
+    ready: Mutex<VecDeque<gst::Buffer>>,
 }
 
 impl Default for TorchClassify {
@@ -139,6 +166,7 @@ impl Default for TorchClassify {
             qos_earliest: Mutex::new(None),
             generation: AtomicU64::new(0),
             results_writer: Mutex::new(None),
+            ready: Mutex::new(VecDeque::new()),
         }
     }
 }
@@ -293,6 +321,15 @@ impl TorchClassify {
                                 Some(state)
                                     if imp.generation.load(Ordering::SeqCst) == generation =>
                                 {
+                                    // A frame in flight gets its result from the old model.
+                                    if let Some(h) = &state.held
+                                        && h.result.is_none()
+                                    {
+                                        let c = imp.collect(&state.model, &state.labels, h.frame);
+                                        if let Some(h) = state.held.as_mut() {
+                                            h.result = Some(c);
+                                        }
+                                    }
                                     state.buffers = Some(model.buffers());
                                     state.labels = labels;
                                     Some(std::mem::replace(&mut state.model, model))
@@ -480,6 +517,153 @@ impl TorchClassify {
         })
     }
 
+    /// Collects the reply of the oldest queued forward and turns it into a result (an error is
+    /// posted, and gives `None`).
+    fn collect(&self, model: &Model, labels: &Labels, frame: FrameInfo) -> Option<Classification> {
+        let (mut buffers, result) = model.wait_reply();
+        let c = match result {
+            Ok(time) => self.result(&mut buffers.logits, labels, frame, time),
+            Err(e) => {
+                gst::element_imp_error!(self, gst::LibraryError::Failed, ("{}", e));
+                None
+            }
+        };
+        model.recycle(buffers);
+        c
+    }
+
+    /// Waits for a held frame's result: the frame, ready for `deliver`.
+    fn finish_held(&self, state: &State, held: Held) -> Finished {
+        let fresh = match held.result {
+            Some(c) => c,
+            None => self.collect(&state.model, &state.labels, held.frame),
+        };
+        Finished {
+            buffer: held.buffer,
+            fresh,
+            arrived: held.arrived,
+            size: state
+                .format
+                .as_ref()
+                .map_or((0, 0), |f| (f.info.width(), f.info.height())),
+            replaced: state.model.replaced(),
+        }
+    }
+
+    /// Whether the stream upstream is live (an unanswered query counts as live).
+    fn upstream_is_live(&self) -> bool {
+        let mut q = gst::query::Latency::new();
+        !self.obj().sink_pad().peer_query(&mut q) || q.result().0
+    }
+
+    /// Lets out a held frame (before a serialized event, so the event stays behind it).
+    fn drain(&self) {
+        let finished = {
+            let mut guard = self.state();
+            let Some(state) = guard.as_mut() else {
+                return;
+            };
+            let Some(held) = state.held.take() else {
+                return;
+            };
+            self.finish_held(state, held)
+        };
+        if let Ok(buffer) = self.let_out(finished) {
+            let pushed = self.obj().src_pad().push(buffer);
+            gst::debug!(CAT, imp = self, "Drained the held frame: {pushed:?}");
+        }
+    }
+
+    /// A held frame with its result, delivered: the buffer to push.
+    fn let_out(&self, finished: Finished) -> Result<gst::Buffer, gst::FlowError> {
+        let Finished {
+            mut buffer,
+            fresh,
+            arrived,
+            size,
+            replaced,
+        } = finished;
+        // No result: the error is posted already.
+        let fresh = fresh.ok_or(gst::FlowError::Error)?;
+        self.deliver(
+            buffer.make_mut(),
+            Some(fresh),
+            false,
+            false,
+            arrived,
+            size,
+            replaced,
+        )?;
+        Ok(buffer)
+    }
+
+    /// The end of every frame's way: stats, meta (the fresh result or the newest one), the
+    /// result's message and JSON line, periodic stats, a latency message. Runs without the state
+    /// lock, so that a bus handler may call back into the element.
+    #[allow(clippy::too_many_arguments)]
+    fn deliver(
+        &self,
+        buffer: &mut gst::BufferRef,
+        fresh: Option<Classification>,
+        skipped: bool,
+        latency_grew: bool,
+        arrived: Instant,
+        (width, height): (u32, u32),
+        replaced: u64,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let stats_interval = self.settings().stats_interval;
+        let (latest, stats) = {
+            let mut results = self.results();
+            results.stats.frame(arrived);
+            results.stats.replaced = replaced;
+            if skipped {
+                results.stats.skipped += 1;
+            }
+            if let Some(c) = &fresh {
+                results
+                    .stats
+                    .inference(Duration::from_nanos(c.inference_time.nseconds()));
+                results.latest = Some(c.clone());
+            }
+            let stats = (stats_interval > 0)
+                .then(|| {
+                    let interval = Duration::from_millis(stats_interval.into());
+                    results.stats.window_structure(arrived, interval)
+                })
+                .flatten();
+            (results.latest.clone(), stats)
+        };
+        if let Some(c) = latest {
+            meta::attach(buffer, c, width, height);
+        }
+        if let Some(c) = &fresh {
+            gst::trace!(
+                CAT,
+                imp = self,
+                "frame {}: {} {:.3} ({} us)",
+                c.frame.number,
+                c.label(),
+                c.confidence(),
+                c.inference_time.useconds()
+            );
+            self.post_result(c);
+        }
+        if let Some(s) = stats {
+            self.post_stats(s);
+        }
+        if latency_grew {
+            gst::debug!(
+                CAT,
+                imp = self,
+                "Processing latency grew, asking for a new one"
+            );
+            let _ = self
+                .obj()
+                .post_message(gst::message::Latency::builder().src(&*self.obj()).build());
+        }
+        Ok(gst::FlowSuccess::Ok)
+    }
+
     /// True if downstream QoS says a frame at `running_time` is already late.
     fn is_late(&self, running_time: Option<gst::ClockTime>) -> bool {
         match (running_time, *lock(&self.qos_earliest)) {
@@ -493,8 +677,16 @@ impl TorchClassify {
     fn reset_stream(&self) {
         if let Some(state) = self.state().as_mut() {
             state.frames = 0;
+            state.live = None;
             state.model.discard_pending();
+            if let Some(held) = state.held.take()
+                && held.result.is_none()
+            {
+                let (buffers, _) = state.model.wait_reply();
+                state.model.recycle(buffers);
+            }
         }
+        lock(&self.ready).clear();
         self.results().latest = None;
         *lock(&self.qos_earliest) = None;
     }
@@ -602,7 +794,9 @@ impl ObjectImpl for TorchClassify {
                          waiting (newest wins, nothing queues), and buffers carry the newest \
                          finished result (none before the first one). Adds no latency. Off: \
                          every frame waits for its own result, the LATENCY query includes the \
-                         model's time, and frames already late by downstream QoS skip inference",
+                         model's time, and frames already late by downstream QoS skip inference; \
+                         on a non-live stream the next frame is prepared while the model works \
+                         (each frame is held until the next arrives)",
                     )
                     .default_value(DEFAULT_ASYNC)
                     .mutable_ready()
@@ -734,6 +928,8 @@ impl BaseTransformImpl for TorchClassify {
             input_size: settings.input_size as usize,
             frames: 0,
             async_: settings.async_,
+            live: None,
+            held: None,
         };
         *self.results() = Results::default();
         self.results().stats.engine = crate::inference::current_engine();
@@ -747,6 +943,7 @@ impl BaseTransformImpl for TorchClassify {
         // async result being delivered needs the element's other locks, not this one.
         let state = self.state().take();
         drop(state);
+        lock(&self.ready).clear();
         self.flush_results();
         *lock(&self.results_writer) = None;
         Ok(())
@@ -787,6 +984,10 @@ impl BaseTransformImpl for TorchClassify {
     }
 
     fn sink_event(&self, event: gst::Event) -> bool {
+        // A held frame goes out before any serialized event (EOS, caps, segment, gap, ...).
+        if event.is_serialized() && event.type_() != gst::EventType::FlushStop {
+            self.drain();
+        }
         match event.view() {
             gst::EventView::FlushStop(_) => self.reset_stream(),
             gst::EventView::Eos(_) => {
@@ -840,15 +1041,84 @@ impl BaseTransformImpl for TorchClassify {
         self.parent_set_caps(incaps, outcaps)
     }
 
+    /// Blocking mode on a non-live stream (a file, say) pipelines: a frame due for inference is
+    /// prepared and queued behind the forward of the frame before it, which is then collected
+    /// and let out, and the new frame is held until the next one arrives (or an event, EOS,
+    /// comes). The model never waits for the streaming thread, whose work (reading, converting,
+    /// pushing) overlaps the forward. Live streams, async mode and frames not due for inference
+    /// go the plain way, `transform_ip`, after a held frame is let out.
+    fn submit_input_buffer(
+        &self,
+        is_discont: bool,
+        inbuf: gst::Buffer,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let arrived = Instant::now();
+        let live = self.state().as_ref().and_then(|s| s.live);
+        let live = match live {
+            Some(live) => live,
+            None => {
+                let live = self.upstream_is_live();
+                gst::debug!(CAT, imp = self, "Upstream is live: {live}");
+                if let Some(state) = self.state().as_mut() {
+                    state.live = Some(live);
+                }
+                live
+            }
+        };
+        let interval = self.settings().inference_interval.max(1) as u64;
+        let (finished, inbuf) = {
+            let mut guard = self.state();
+            let Some(state) = guard.as_mut() else {
+                return Err(gst::FlowError::Flushing);
+            };
+            let frame = self.frame_info(&inbuf, state.frames);
+            let pipelined = !live
+                && !state.async_
+                && frame.number.is_multiple_of(interval)
+                && !self.is_late(frame.running_time);
+            if pipelined {
+                state.frames += 1;
+                let mut buffers = state.model.buffers();
+                if let Err(e) = self.preprocess(state.format.as_ref(), &inbuf, &mut buffers.input) {
+                    state.model.recycle(buffers);
+                    return Err(e);
+                }
+                state.model.queue(buffers, frame);
+                let previous = state.held.replace(Held {
+                    buffer: inbuf,
+                    frame,
+                    arrived,
+                    result: None,
+                });
+                (previous.map(|p| self.finish_held(state, p)), None)
+            } else {
+                let previous = state.held.take();
+                (previous.map(|p| self.finish_held(state, p)), Some(inbuf))
+            }
+        };
+        if let Some(finished) = finished {
+            let buffer = self.let_out(finished)?;
+            lock(&self.ready).push_back(buffer);
+        }
+        match inbuf {
+            Some(inbuf) => self.parent_submit_input_buffer(is_discont, inbuf),
+            None => Ok(gst::FlowSuccess::Ok),
+        }
+    }
+
+    fn generate_output(&self) -> Result<GenerateOutputSuccess, gst::FlowError> {
+        match lock(&self.ready).pop_front() {
+            Some(buffer) => Ok(GenerateOutputSuccess::Buffer(buffer)),
+            None => self.parent_generate_output(),
+        }
+    }
+
     fn transform_ip(
         &self,
         buffer: &mut gst::BufferRef,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
         let now = Instant::now();
-        let (interval, stats_interval) = {
-            let s = self.settings();
-            (s.inference_interval.max(1) as u64, s.stats_interval)
-        };
+        let interval = self.settings().inference_interval.max(1) as u64;
         let mut fresh = None;
         let mut skipped = false;
         let mut latency_grew = false;
@@ -902,55 +1172,14 @@ impl BaseTransformImpl for TorchClassify {
             (w, h, state.model.replaced())
         };
 
-        let (latest, stats) = {
-            let mut results = self.results();
-            results.stats.frame(now);
-            results.stats.replaced = replaced;
-            if skipped {
-                results.stats.skipped += 1;
-            }
-            if let Some(c) = &fresh {
-                results
-                    .stats
-                    .inference(Duration::from_nanos(c.inference_time.nseconds()));
-                results.latest = Some(c.clone());
-            }
-            let stats = (stats_interval > 0)
-                .then(|| {
-                    let interval = Duration::from_millis(stats_interval.into());
-                    results.stats.window_structure(now, interval)
-                })
-                .flatten();
-            (results.latest.clone(), stats)
-        };
-        if let Some(c) = latest {
-            meta::attach(buffer, c, width, height);
-        }
-        if let Some(c) = &fresh {
-            gst::trace!(
-                CAT,
-                imp = self,
-                "frame {}: {} {:.3} ({} us)",
-                c.frame.number,
-                c.label(),
-                c.confidence(),
-                c.inference_time.useconds()
-            );
-            self.post_result(c);
-        }
-        if let Some(s) = stats {
-            self.post_stats(s);
-        }
-        if latency_grew {
-            gst::debug!(
-                CAT,
-                imp = self,
-                "Processing latency grew, asking for a new one"
-            );
-            let _ = self
-                .obj()
-                .post_message(gst::message::Latency::builder().src(&*self.obj()).build());
-        }
-        Ok(gst::FlowSuccess::Ok)
+        self.deliver(
+            buffer,
+            fresh,
+            skipped,
+            latency_grew,
+            now,
+            (width, height),
+            replaced,
+        )
     }
 }
