@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Side-by-side benchmark: torchclassify vs the seed tutorial's Python loop vs the raw model.
 
-    tools/bench/bench.py [--quick] [--engines x86 fbgemm qnnpack] [--threads 1 2]
+    tools/bench/bench.py [--quick] [--engines x86 fbgemm qnnpack] [--threads 1 2] [--rounds 3]
 
 Run by `make bench` (QUICK=1 for --quick), which builds the plugin, the raw-model example and the
 model first. The demo clip is decoded once to raw frames (224x224 RGB and 640x480), so decoding
@@ -12,9 +12,13 @@ is outside every measurement; then for each engine x threads cell, on the same f
   torchclassify        filesrc ! rawvideoparse ! torchclassify ! fakesink sync=false
   videoscale+element   640x480 only: videoscale ! videoconvert ! torchclassify at 224x224
 
-Prints a markdown table (fps, total and model ms per frame, overhead %, ratio to the seed loop)
-and writes the rows as JSON lines to target/bench/results.jsonl; then first-frame latency and
-RSS over 10 000 frames (1 000 with --quick) through the element.
+Each cell's measurements run in turn, once per round (3; qnnpack and --quick: 1), and each row
+shows its median-fps round; the ratios (fps vs the seed loop, model time vs the raw model) are
+medians of per-round ratios, so a drift of the machine's speed hits both sides alike. Model times
+are means per forward everywhere (the element's `inference-time`, the loop's timer around the
+forward, the raw loop's mean). Prints a markdown table (fps, total and model ms per frame,
+overhead %, ratios) and writes the rows as JSON lines to target/bench/results.jsonl; then
+first-frame latency and RSS over 10 000 frames (1 000 with --quick) through the element.
 """
 
 import argparse
@@ -70,74 +74,107 @@ def element(pipeline: str) -> dict:
     return last_json(sh(["/usr/bin/python3", os.path.join(ROOT, "tools", "bench", "element.py"), pipeline]))
 
 
-def row(name, engine, threads, inp, r, seed=None) -> dict:
+def median(values):
+    values = sorted(values)
+    return values[len(values) // 2] if values else None
+
+
+def row(name, engine, threads, inp, rounds, seeds=None, raws=None) -> dict:
+    """One table row from the same measurement's rounds: the round with the median fps, and the
+    medians of the per-round ratios to the seed loop and to the raw model measured beside it."""
+    r = sorted(rounds, key=lambda x: x["fps"])[len(rounds) // 2]
     d = {"name": name, "engine": engine, "threads": threads, "input": inp, "frames": r["frames"],
-         "fps": round(r["fps"], 2), "total_ms": round(r["total_ms"], 3), "model_ms": round(r["model_ms"], 3)}
+         "fps": round(r["fps"], 2), "total_ms": round(r["total_ms"], 3), "model_ms": round(r["model_ms"], 3),
+         "rounds": len(rounds)}
     if "engine" in r and r["engine"] != engine:
         d["engine_used"] = r["engine"]
     d["overhead_pct"] = round((d["total_ms"] / d["model_ms"] - 1) * 100, 1) if d["model_ms"] else None
-    d["vs_seed"] = round(d["fps"] / seed["fps"], 2) if seed else None
+    d["vs_seed"] = round(median([x["fps"] / s["fps"] for x, s in zip(rounds, seeds)]), 2) if seeds else None
+    d["model_vs_raw"] = (round(median([x["model_ms"] / w["model_ms"] for x, w in zip(rounds, raws)]), 3)
+                         if raws else None)
     return d
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="fewer frames, for a 2-minute run")
-    ap.add_argument("--engines", nargs="+", default=["x86", "fbgemm", "qnnpack"])
+    ap.add_argument("--quick", action="store_true", help="fewer frames, rounds and engines: about 2 minutes")
+    ap.add_argument("--engines", nargs="+", default=None, help="default: x86 fbgemm qnnpack (quick: x86 qnnpack)")
     ap.add_argument("--threads", nargs="+", type=int, default=[1, 2])
+    ap.add_argument("--rounds", type=int, default=None, help="rounds per cell (default 3, quick 1)")
     args = ap.parse_args()
     for need in (MODEL, RAW_MODEL, VENV_PY):
         if not os.path.exists(need):
             sys.exit(f"{need} missing: run `make bench`")
     began = time.time()
-    copies = 4 if args.quick else 10  # 120 or 300 frames per measurement
+    engines = args.engines or (["x86", "qnnpack"] if args.quick else ["x86", "fbgemm", "qnnpack"])
+    rounds = args.rounds or (1 if args.quick else 3)
+    copies = 4 if args.quick else 7  # the clip's 30 frames, repeated: 120 or 210 frames
     inputs = prepare_frames(copies)
     rows = []
-    for engine in args.engines:
+    for engine in engines:
         for threads in args.threads:
-            # qnnpack is ~5x slower on x86-64: fewer frames keep the run short.
+            # qnnpack is ~5x slower on x86-64: fewer frames and one round keep the run short.
             n = 30 if engine == "qnnpack" else copies * 30
-            raw = last_json(sh([RAW_MODEL, MODEL, engine, str(threads), str(n)]))
-            limit = {"frames": n, "fps": 1e3 / raw["model_ms"], "total_ms": raw["model_ms"],
-                     "model_ms": raw["model_ms"]}
-            rows.append(row("raw-model", engine, threads, "224x224 prepared tensor", limit))
+            cell_rounds = 1 if engine == "qnnpack" else rounds
+            # Every measurement of the cell once per round, so that each sees the machine as the
+            # others in its round did (this VM's speed drifts by 10 % and more).
+            got = {}
+            for _ in range(cell_rounds):
+                raw = last_json(sh([RAW_MODEL, MODEL, engine, str(threads), str(n)]))
+                # The mean, like the element's and the loop's model times (the median hides the
+                # slow forwards that wall-clock fps pays for).
+                got.setdefault("raw", []).append({"frames": n, "fps": 1e3 / raw["mean_ms"], "total_ms": raw["mean_ms"],
+                                                  "model_ms": raw["mean_ms"]})
+                for inp in ["224x224 RGB", "640x480 BGRx"]:
+                    path, raw_fmt, w, h, frames = inputs[inp]
+                    seed_path = inputs["224x224 RGB" if w == 224 else "640x480 RGB"][0]
+                    count = min(n, frames)
+                    got.setdefault(("seed", inp), []).append(last_json(sh(
+                        [VENV_PY, os.path.join(ROOT, "tools", "bench", "seed_loop.py"), MODEL, engine,
+                         str(threads), seed_path, str(w), str(h), str(count)])))
+                    src = (f"filesrc location={path} ! rawvideoparse format={raw_fmt} width={w} height={h} "
+                           f"framerate=30/1 ! identity eos-after={count} ! ")
+                    props = f"engine={engine} num-threads={threads}"
+                    got.setdefault(("element", inp), []).append(
+                        element(f"{src} torchclassify name=c {props} ! fakesink sync=false"))
+                    if w != 224:
+                        got.setdefault(("videoscale", inp), []).append(element(
+                            f"{src} videoscale ! video/x-raw,width=224,height=224 ! videoconvert ! "
+                            f"video/x-raw,format=RGB ! torchclassify name=c {props} ! fakesink sync=false"))
+            raws = got["raw"]
+            rows.append(row("raw-model", engine, threads, "224x224 prepared tensor", raws))
             for inp in ["224x224 RGB", "640x480 BGRx"]:
-                path, raw_fmt, w, h, frames = inputs[inp]
-                seed_path, _, _, _, _ = inputs["224x224 RGB" if w == 224 else "640x480 RGB"]
-                seed = last_json(sh([VENV_PY, os.path.join(ROOT, "tools", "bench", "seed_loop.py"), MODEL, engine,
-                                     str(threads), seed_path, str(w), str(h), str(min(n, frames))]))
-                rows.append(row("python-seed-loop", engine, threads, inp.replace("BGRx", "BGR (numpy)"), seed))
-                count = min(n, frames)
-                src = (f"filesrc location={path} ! rawvideoparse format={raw_fmt} width={w} height={h} "
-                       f"framerate=30/1 ! identity eos-after={count} ! ")
-                props = f"engine={engine} num-threads={threads}"
-                r = element(f"{src} torchclassify name=c {props} ! fakesink sync=false")
-                rows.append(row("torchclassify", engine, threads, inp, r, seed))
-                if w != 224:
-                    r = element(f"{src} videoscale ! video/x-raw,width=224,height=224 ! videoconvert ! "
-                                f"video/x-raw,format=RGB ! torchclassify name=c {props} ! fakesink sync=false")
-                    rows.append(row("videoscale+torchclassify", engine, threads, inp, r, seed))
+                seeds = got[("seed", inp)]
+                rows.append(row("python-seed-loop", engine, threads, inp.replace("BGRx", "BGR (numpy)"), seeds,
+                                raws=raws))
+                rows.append(row("torchclassify", engine, threads, inp, got[("element", inp)], seeds, raws))
+                if ("videoscale", inp) in got:
+                    rows.append(row("videoscale+torchclassify", engine, threads, inp, got[("videoscale", inp)],
+                                    seeds, raws))
+            print(f"{engine} x {threads} thread(s) done at {time.time() - began:.0f} s", file=sys.stderr)
     # engine=auto, the default, at 224x224 against the seed's exact recipe (qnnpack).
     path, raw_fmt, w, h, frames = inputs["224x224 RGB"]
     src = (f"filesrc location={path} ! rawvideoparse format={raw_fmt} width={w} height={h} framerate=30/1 ! "
            f"identity eos-after={frames} ! ")
     auto = element(f"{src} torchclassify name=c ! fakesink sync=false")
-    rows.append(row("torchclassify engine=auto", auto["engine"], 0, "224x224 RGB", auto))
+    rows.append(row("torchclassify engine=auto", auto["engine"], 0, "224x224 RGB", [auto]))
     seed_exact = last_json(sh([VENV_PY, os.path.join(ROOT, "tools", "bench", "seed_loop.py"), MODEL, "qnnpack",
                                "2", path, "224", "224", "60"]))
-    rows.append(row("python-seed-loop (seed's recipe)", "qnnpack", 2, "224x224 RGB", seed_exact))
+    rows.append(row("python-seed-loop (seed's recipe)", "qnnpack", 2, "224x224 RGB", [seed_exact]))
 
     with open(os.path.join(OUT, "results.jsonl"), "w") as f:
         for r in rows:
             f.write(json.dumps(r) + "\n")
     print(f"\nMachine: {os.cpu_count()} CPUs, {os.uname().machine}; model {os.path.basename(MODEL)}\n")
-    print("| name | engine | threads | input | frames | fps | total ms/frame | model ms/frame | overhead % | vs seed loop |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| name | engine | threads | input | frames | fps | total ms/frame | model ms/frame | overhead % | "
+          "vs seed loop | model vs raw |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         vs = f"{r['vs_seed']:.2f}x" if r["vs_seed"] else ""
+        vr = f"{r['model_vs_raw']:.2f}x" if r["model_vs_raw"] else ""
         print(f"| {r['name']} | {r.get('engine_used', r['engine'])} | {r['threads'] or 'default'} | {r['input']} | "
               f"{r['frames']} | {r['fps']:.1f} | {r['total_ms']:.2f} | {r['model_ms']:.2f} | "
-              f"{r['overhead_pct'] if r['overhead_pct'] is not None else ''} | {vs} |")
+              f"{r['overhead_pct'] if r['overhead_pct'] is not None else ''} | {vs} | {vr} |")
     print(f"\nengine=auto vs the seed's exact recipe (qnnpack): {auto['fps'] / seed_exact['fps']:.2f}x the fps")
 
     # First-frame latency and memory over many frames.
