@@ -32,6 +32,8 @@ pub struct Stats {
     start: Option<Mark>,
     /// Where the current stats-interval window began.
     window: Option<Mark>,
+    /// When the stream ended (EOS): rates since the first frame stop there.
+    ended: Option<Instant>,
 }
 
 impl Stats {
@@ -51,15 +53,26 @@ impl Stats {
         self.frames += 1;
     }
 
+    /// The stream ended (EOS) at `at`; until [`Stats::resume`], rates are up to then.
+    pub fn end(&mut self, at: Instant) {
+        self.ended = Some(at);
+    }
+
+    /// Frames flow again (after a flush).
+    pub fn resume(&mut self) {
+        self.ended = None;
+    }
+
     pub fn inference(&mut self, time: Duration) {
         self.inferences += 1;
         self.inference_total += time;
         self.inference_max = self.inference_max.max(time);
     }
 
-    /// The counters with frame and inference rates since the first frame.
+    /// The counters with frame and inference rates since the first frame (until EOS, after
+    /// it).
     pub fn to_structure(&self, now: Instant) -> gst::Structure {
-        self.build(self.start, now)
+        self.build(self.start, self.ended.unwrap_or(now))
     }
 
     /// If `interval` has passed since the window began: the counters with rates over the window,
@@ -118,7 +131,8 @@ mod tests {
             }
         }
         s.skipped = 1;
-        let st = s.to_structure(t0 + Duration::from_secs(1));
+        s.end(t0 + Duration::from_secs(1));
+        let st = s.to_structure(t0 + Duration::from_secs(5));
         assert_eq!(st.get::<u64>("frames").unwrap(), 10);
         assert_eq!(st.get::<u64>("inferences").unwrap(), 5);
         assert_eq!(st.get::<u64>("skipped").unwrap(), 1);
@@ -126,6 +140,9 @@ mod tests {
         assert!((st.get::<f64>("max-inference-ms").unwrap() - 10.0).abs() < 1e-9);
         assert!((st.get::<f64>("frame-fps").unwrap() - 10.0).abs() < 1e-9);
         assert!((st.get::<f64>("inference-fps").unwrap() - 5.0).abs() < 1e-9);
+        s.resume();
+        let later = s.to_structure(t0 + Duration::from_secs(2));
+        assert!((later.get::<f64>("frame-fps").unwrap() - 5.0).abs() < 1e-9);
     }
 
     #[test]

@@ -687,7 +687,11 @@ impl TorchClassify {
             }
         }
         lock(&self.ready).clear();
-        self.results().latest = None;
+        {
+            let mut results = self.results();
+            results.latest = None;
+            results.stats.resume();
+        }
         *lock(&self.qos_earliest) = None;
     }
 }
@@ -826,7 +830,8 @@ impl ObjectImpl for TorchClassify {
                     .blurb(
                         "torchclassify-stats: frames, inferences, skipped (late by QoS), \
                          replaced (async frames a newer one replaced), mean-inference-ms, \
-                         max-inference-ms, frame-fps and inference-fps since the first frame",
+                         max-inference-ms, frame-fps and inference-fps since the first frame \
+                         (until EOS, after it), engine",
                     )
                     .read_only()
                     .build(),
@@ -999,8 +1004,12 @@ impl BaseTransformImpl for TorchClassify {
                     gst::warning!(CAT, imp = self, "Model still busy at EOS");
                 }
                 self.flush_results();
+                let s = {
+                    let mut results = self.results();
+                    results.stats.end(Instant::now());
+                    results.stats.to_structure(Instant::now())
+                };
                 if self.settings().stats_interval > 0 {
-                    let s = self.results().stats.to_structure(Instant::now());
                     self.post_stats(s);
                 }
             }
