@@ -15,7 +15,7 @@ TEST_MODELS := $(CURDIR)/target/test-models
 TORCH_ENV = VIRTUAL_ENV=$(VENV) PATH="$(VENV)/bin:$$PATH" LIBTORCH_USE_PYTORCH=1
 PLUGIN    = target/release/libgsttorch.so
 
-.PHONY: all deps venv build model install demo test test-models fuzz bench clean
+.PHONY: all deps venv build model install demo test test-models fuzz bench bench-models clean
 
 all: build
 
@@ -54,6 +54,11 @@ test: install model test-models
 bench: install model
 	$(TORCH_ENV) cargo build --release --example raw_model
 	GST_TORCH_MODEL=$(MODEL) VENV=$(VENV) tools/bench/bench.py $(if $(QUICK),--quick)
+
+# The seed's model table for the element on this machine (tools/bench/models.py): exports each
+# model once (random weights, offline) into target/bench/models/.
+bench-models: install model
+	GST_TORCH_MODEL=$(MODEL) VENV=$(VENV) tools/bench/models.py $(if $(QUICK),--quick)
 
 # Fuzz the pure preprocessing and label parsing code for FUZZ_SECONDS each (needs cargo-fuzz;
 # RUSTC_BOOTSTRAP lets the stable toolchain take cargo-fuzz's nightly flags).
