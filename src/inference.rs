@@ -234,6 +234,7 @@ impl Model {
             frame,
             wait: true,
         });
+        drop(slot);
         self.shared.cond.notify_all();
     }
 
@@ -280,6 +281,7 @@ impl Model {
             slot.free.push(old.buffers);
             slot.replaced += 1;
         }
+        drop(slot);
         self.shared.cond.notify_all();
     }
 
@@ -525,8 +527,12 @@ fn model_thread(
     if ready.send(Ok((n, estimate, warning))).is_err() {
         return;
     }
+    // A job taken in the same lock as the previous reply was handed over.
+    let mut next: Option<Job> = None;
     loop {
-        let mut job = {
+        let mut job = if let Some(job) = next.take() {
+            job
+        } else {
             let mut slot = shared.lock();
             loop {
                 if slot.stop {
@@ -562,12 +568,17 @@ fn model_thread(
             }));
         }
         let mut slot = shared.lock();
-        slot.busy = false;
         if job.wait {
             slot.done.push_back((job.buffers, result));
         } else {
             slot.free.push(job.buffers);
         }
+        // Go on with a queued job at once, and wake the waiting thread only after the lock is
+        // free, so that it does not wake into a held lock: on this 2-core VM each futex wake
+        // costs 30-70 us, and the extra hand-over made the model idle ~200 us per frame.
+        next = if slot.stop { None } else { slot.pending.take() };
+        slot.busy = next.is_some();
+        drop(slot);
         shared.cond.notify_all();
     }
 }

@@ -481,10 +481,22 @@ fn out_of_range_properties_are_refused() {
 /// Swaps in the 10-class model while a live stream plays, then tries a missing file.
 #[test]
 fn model_hot_swap_while_playing() {
+    hot_swap(true);
+}
+
+/// The same on a non-live stream, where a frame is in flight between buffers (pipelining): its
+/// result must come from the model and labels it was queued to.
+#[test]
+fn model_hot_swap_while_playing_a_non_live_stream() {
+    hot_swap(false);
+}
+
+fn hot_swap(live: bool) {
     let _s = serial();
     let pipeline = gst::parse::launch(&format!(
-        "videotestsrc is-live=true num-buffers=90 ! video/x-raw,width=320,height=240,framerate=30/1 ! \
-         torchclassify name=c model={} ! fakesink name=sink",
+        "videotestsrc is-live={live} num-buffers=90 ! \
+         video/x-raw,width=320,height=240,framerate=30/1 ! \
+         torchclassify name=c model={} ! fakesink name=sink sync=true",
         model()
     ))
     .unwrap()
