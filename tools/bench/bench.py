@@ -12,7 +12,8 @@ is outside every measurement; then for each engine x threads cell, on the same f
   torchclassify        filesrc ! rawvideoparse ! torchclassify ! fakesink sync=false
   videoscale+element   640x480 only: videoscale ! videoconvert ! torchclassify at 224x224
 
-Each cell's measurements run in turn, once per round (3; qnnpack and --quick: 1), and each row
+Each cell's measurements run in turn, once per round (3; qnnpack and --quick: 1; --quick measures
+x86 at 1 and 2 threads and qnnpack at 2), and each row
 shows its median-fps round; the ratios (fps vs the seed loop, model time vs the raw model) are
 medians of per-round ratios, so a drift of the machine's speed hits both sides alike. Model times
 are means per forward everywhere (the element's `inference-time`, the loop's timer around the
@@ -97,7 +98,8 @@ def row(name, engine, threads, inp, rounds, seeds=None, raws=None) -> dict:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="fewer frames, rounds and engines: about 2 minutes")
+    ap.add_argument("--quick", action="store_true",
+                    help="fewer frames, one round, x86 (1 and 2 threads) and qnnpack (2 threads): under 2 minutes")
     ap.add_argument("--engines", nargs="+", default=None, help="default: x86 fbgemm qnnpack (quick: x86 qnnpack)")
     ap.add_argument("--threads", nargs="+", type=int, default=[1, 2])
     ap.add_argument("--rounds", type=int, default=None, help="rounds per cell (default 3, quick 1)")
@@ -108,13 +110,14 @@ def main() -> int:
     began = time.time()
     engines = args.engines or (["x86", "qnnpack"] if args.quick else ["x86", "fbgemm", "qnnpack"])
     rounds = args.rounds or (1 if args.quick else 3)
-    copies = 4 if args.quick else 7  # the clip's 30 frames, repeated: 120 or 210 frames
+    copies = 3 if args.quick else 7  # the clip's 30 frames, repeated: 90 or 210 frames
     inputs = prepare_frames(copies)
     rows = []
     for engine in engines:
-        for threads in args.threads:
+        # --quick: qnnpack with the seed's 2 threads only.
+        for threads in ([2] if args.quick and engine == "qnnpack" else args.threads):
             # qnnpack is ~5x slower on x86-64: fewer frames and one round keep the run short.
-            n = 30 if engine == "qnnpack" else copies * 30
+            n = (20 if args.quick else 30) if engine == "qnnpack" else copies * 30
             cell_rounds = 1 if engine == "qnnpack" else rounds
             # Every measurement of the cell once per round, so that each sees the machine as the
             # others in its round did (this VM's speed drifts by 10 % and more).
@@ -156,11 +159,13 @@ def main() -> int:
     path, raw_fmt, w, h, frames = inputs["224x224 RGB"]
     src = (f"filesrc location={path} ! rawvideoparse format={raw_fmt} width={w} height={h} framerate=30/1 ! "
            f"identity eos-after={frames} ! ")
-    auto = element(f"{src} torchclassify name=c ! fakesink sync=false")
-    rows.append(row("torchclassify engine=auto", auto["engine"], 0, "224x224 RGB", [auto]))
-    seed_exact = last_json(sh([VENV_PY, os.path.join(ROOT, "tools", "bench", "seed_loop.py"), MODEL, "qnnpack",
-                               "2", path, "224", "224", "60"]))
-    rows.append(row("python-seed-loop (seed's recipe)", "qnnpack", 2, "224x224 RGB", [seed_exact]))
+    autos, exacts = [], []
+    for _ in range(rounds):
+        autos.append(element(f"{src} torchclassify name=c ! fakesink sync=false"))
+        exacts.append(last_json(sh([VENV_PY, os.path.join(ROOT, "tools", "bench", "seed_loop.py"), MODEL,
+                                    "qnnpack", "2", path, "224", "224", "60"])))
+    rows.append(row("torchclassify engine=auto", autos[0]["engine"], 0, "224x224 RGB", autos, exacts))
+    rows.append(row("python-seed-loop (seed's recipe)", "qnnpack", 2, "224x224 RGB", exacts))
 
     with open(os.path.join(OUT, "results.jsonl"), "w") as f:
         for r in rows:
@@ -175,7 +180,8 @@ def main() -> int:
         print(f"| {r['name']} | {r.get('engine_used', r['engine'])} | {r['threads'] or 'default'} | {r['input']} | "
               f"{r['frames']} | {r['fps']:.1f} | {r['total_ms']:.2f} | {r['model_ms']:.2f} | "
               f"{r['overhead_pct'] if r['overhead_pct'] is not None else ''} | {vs} | {vr} |")
-    print(f"\nengine=auto vs the seed's exact recipe (qnnpack): {auto['fps'] / seed_exact['fps']:.2f}x the fps")
+    print(f"\nengine=auto vs the seed's exact recipe (qnnpack, 2 threads): {rows[-2]['vs_seed']:.2f}x the fps "
+          f"(median of {rounds} paired rounds)")
 
     # First-frame latency and memory over many frames.
     n = 1000 if args.quick else 10000
