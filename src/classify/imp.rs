@@ -712,11 +712,11 @@ impl ObjectImpl for TorchClassify {
                     .blurb(
                         "Path of a TorchScript image classifier taking a 1x3xSxS float RGB \
                          input (S = input-size) normalised with the ImageNet mean/std and \
-                         returning [1, N] class scores (logits). Default: the int8 MobileNetV2 that `make model` \
-                         exports. Loaded when the element starts; set while running, the new \
-                         model loads in the background and replaces the old one between two \
-                         frames (message torchclassify-model-updated), or a warning says why \
-                         not and the old one stays",
+                         returning [1, N] class scores (logits). Default: the int8 MobileNetV2 \
+                         that `make model` exports. Loaded when the element starts; set while \
+                         running, the new model loads in the background and replaces the old \
+                         one between two frames (message torchclassify-model-updated), or a \
+                         warning says why not and the old one stays",
                     )
                     .default_value(Some(DEFAULT_MODEL.as_str()))
                     .mutable_playing()
