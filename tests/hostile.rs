@@ -372,16 +372,18 @@ fn a_hundred_start_stop_cycles_do_not_grow_memory() {
         let o = play(&pipeline, Duration::from_secs(30), |_| false);
         assert_eq!((o.error, o.results), (None, 3), "cycle {i}");
         pipeline.set_state(gst::State::Null).unwrap();
-        if i == 9 {
+        // Each cycle loads the model on a new thread; glibc gives new threads their own malloc
+        // arenas (up to 8 per core), which fill over the first cycles: measure after that.
+        if i == 29 {
             after_warm_up = rss_kib();
         }
     }
     let growth = rss_kib().saturating_sub(after_warm_up);
     println!(
-        "RSS after 10 cycles {after_warm_up} KiB, after 100: {} KiB (+{growth} KiB)",
+        "RSS after 30 cycles {after_warm_up} KiB, after 100: {} KiB (+{growth} KiB)",
         rss_kib()
     );
-    assert!(growth <= 5 * 1024, "RSS grew {growth} KiB over 90 cycles");
+    assert!(growth <= 4 * 1024, "RSS grew {growth} KiB over 70 cycles");
 }
 
 #[test]
