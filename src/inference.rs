@@ -100,7 +100,7 @@ pub type OnResult = Box<dyn Fn(&mut [f32], Result<Duration, String>, FrameInfo) 
 struct Job {
     buffers: Buffers,
     frame: FrameInfo,
-    /// true: [`Model::run`] waits for the reply; false: the result goes to the `OnResult`.
+    /// true: [`Model::wait_reply`] collects the reply; false: the result goes to the `OnResult`.
     wait: bool,
 }
 
@@ -114,7 +114,7 @@ type Loaded = (usize, Duration, Option<String>);
 struct Slot {
     /// The next job; a newer submitted job replaces it (newest wins, nothing queues).
     pending: Option<Job>,
-    /// Replies to waiting jobs ([`Model::run`], [`Model::queue`]), oldest first.
+    /// Replies to [`Model::queue`]d jobs, oldest first.
     done: VecDeque<Reply>,
     /// The model thread is running a forward.
     busy: bool,
@@ -200,20 +200,14 @@ impl Model {
         self.warm_up_time
     }
 
-    /// A set of buffers of the right sizes: one returned by an earlier async job, or new ones
-    /// (at most three sets ever exist: being filled, pending, running).
+    /// A set of buffers of the right sizes: one given back by an earlier job or by
+    /// [`Model::recycle`], or new ones (at most three sets ever exist: being filled, pending,
+    /// running).
     pub fn buffers(&self) -> Buffers {
         self.shared.lock().free.pop().unwrap_or_else(|| Buffers {
             input: vec![0.0; self.input_len],
             logits: vec![0.0; self.num_classes],
         })
-    }
-
-    /// Runs one forward on `buffers.input`, writing `buffers.logits`; blocks until done and
-    /// returns the buffers with the time spent in the model or the error.
-    pub fn run(&self, buffers: Buffers, frame: FrameInfo) -> Reply {
-        self.queue(buffers, frame);
-        self.wait_reply()
     }
 
     /// Queues one forward whose reply [`Model::wait_reply`] collects, behind the one the model
@@ -555,7 +549,7 @@ fn model_thread(
             ))
         } else {
             let Buffers { input, logits } = &mut job.buffers;
-            // A panic must not leave a waiting `run` blocked forever: turn it into an error.
+            // A panic must not leave a `wait_reply` blocked forever: turn it into an error.
             catch_unwind(AssertUnwindSafe(|| forward(&module, input, logits, shape)))
                 .unwrap_or_else(|_| Err("libtorch panicked".into()))
                 .map(|()| start.elapsed())

@@ -1,7 +1,7 @@
 //! GStreamer glue of `torchclassify`: properties, caps, start/stop and the per-frame path. The
 //! work itself lives in `preprocess`, `inference`, `postprocess`, `meta` and `message`.
 
-use crate::inference::{Buffers, Engine, Model, ModelConfig, OnResult};
+use crate::inference::{Engine, Model, ModelConfig, OnResult};
 use crate::labels::Labels;
 use crate::postprocess::{self, Classification, FrameInfo};
 use crate::preprocess::Preprocessor;
@@ -97,8 +97,6 @@ struct Format {
 struct State {
     model: Model,
     labels: Labels,
-    /// Input and output buffers of blocking mode, lent to the model thread for each forward.
-    buffers: Option<Buffers>,
     format: Option<Format>,
     /// `input-size` as it was at start: the model's input and the preprocessor's output.
     input_size: usize,
@@ -111,6 +109,15 @@ struct State {
     /// Blocking mode on a non-live stream: the frame the model is working on while the next
     /// one is prepared (see `submit_input_buffer`).
     held: Option<Held>,
+}
+
+impl State {
+    /// The negotiated frame's width and height (0 x 0 before caps).
+    fn frame_size(&self) -> (u32, u32) {
+        self.format
+            .as_ref()
+            .map_or((0, 0), |f| (f.info.width(), f.info.height()))
+    }
 }
 
 /// A frame whose forward was queued but whose result has not been collected.
@@ -330,7 +337,6 @@ impl TorchClassify {
                                             h.result = Some(c);
                                         }
                                     }
-                                    state.buffers = Some(model.buffers());
                                     state.labels = labels;
                                     Some(std::mem::replace(&mut state.model, model))
                                 }
@@ -517,6 +523,23 @@ impl TorchClassify {
         })
     }
 
+    /// Converts the frame in `buffer` into the model's input and queues its forward, for
+    /// [`Self::collect`] to pick up.
+    fn queue(
+        &self,
+        state: &State,
+        buffer: &gst::BufferRef,
+        frame: FrameInfo,
+    ) -> Result<(), gst::FlowError> {
+        let mut buffers = state.model.buffers();
+        if let Err(e) = self.preprocess(state.format.as_ref(), buffer, &mut buffers.input) {
+            state.model.recycle(buffers);
+            return Err(e);
+        }
+        state.model.queue(buffers, frame);
+        Ok(())
+    }
+
     /// Collects the reply of the oldest queued forward and turns it into a result (an error is
     /// posted, and gives `None`).
     fn collect(&self, model: &Model, labels: &Labels, frame: FrameInfo) -> Option<Classification> {
@@ -542,10 +565,7 @@ impl TorchClassify {
             buffer: held.buffer,
             fresh,
             arrived: held.arrived,
-            size: state
-                .format
-                .as_ref()
-                .map_or((0, 0), |f| (f.info.width(), f.info.height())),
+            size: state.frame_size(),
             replaced: state.model.replaced(),
         }
     }
@@ -926,7 +946,6 @@ impl BaseTransformImpl for TorchClassify {
         };
         *lock(&self.results_writer) = writer;
         let state = State {
-            buffers: Some(model.buffers()),
             model,
             labels,
             format: None,
@@ -1080,19 +1099,13 @@ impl BaseTransformImpl for TorchClassify {
             let Some(state) = guard.as_mut() else {
                 return Err(gst::FlowError::Flushing);
             };
-            let frame = self.frame_info(&inbuf, state.frames);
-            let pipelined = !live
-                && !state.async_
-                && frame.number.is_multiple_of(interval)
-                && !self.is_late(frame.running_time);
-            if pipelined {
+            // Live and async streams go the plain way: no need to look at the frame here.
+            let frame = (!live && !state.async_)
+                .then(|| self.frame_info(&inbuf, state.frames))
+                .filter(|f| f.number.is_multiple_of(interval) && !self.is_late(f.running_time));
+            if let Some(frame) = frame {
                 state.frames += 1;
-                let mut buffers = state.model.buffers();
-                if let Err(e) = self.preprocess(state.format.as_ref(), &inbuf, &mut buffers.input) {
-                    state.model.recycle(buffers);
-                    return Err(e);
-                }
-                state.model.queue(buffers, frame);
+                self.queue(state, &inbuf, frame)?;
                 let previous = state.held.replace(Held {
                     buffer: inbuf,
                     frame,
@@ -1146,26 +1159,8 @@ impl BaseTransformImpl for TorchClassify {
                 } else if self.is_late(frame.running_time) {
                     skipped = true;
                 } else {
-                    let Some(mut buffers) = state.buffers.take() else {
-                        return Err(gst::FlowError::Error);
-                    };
-                    let prepared =
-                        self.preprocess(state.format.as_ref(), buffer, &mut buffers.input);
-                    let (mut buffers, result) = match prepared {
-                        Ok(()) => state.model.run(buffers, frame),
-                        Err(e) => {
-                            state.buffers = Some(buffers);
-                            return Err(e);
-                        }
-                    };
-                    let c = match result {
-                        Ok(time) => self.result(&mut buffers.logits, &state.labels, frame, time),
-                        Err(e) => {
-                            gst::element_imp_error!(self, gst::LibraryError::Failed, ("{}", e));
-                            None
-                        }
-                    };
-                    state.buffers = Some(buffers);
+                    self.queue(state, buffer, frame)?;
+                    let c = self.collect(&state.model, &state.labels, frame);
                     fresh = Some(c.ok_or(gst::FlowError::Error)?);
                     let spent = now.elapsed().as_nanos() as u64;
                     if spent > self.latency.load(Ordering::Relaxed) {
@@ -1174,10 +1169,7 @@ impl BaseTransformImpl for TorchClassify {
                     }
                 }
             }
-            let (w, h) = state
-                .format
-                .as_ref()
-                .map_or((0, 0), |f| (f.info.width(), f.info.height()));
+            let (w, h) = state.frame_size();
             (w, h, state.model.replaced())
         };
 
