@@ -49,24 +49,30 @@ def last_json(text: str) -> dict:
     return json.loads([line for line in text.splitlines() if line.startswith("{")][-1])
 
 
+def decode_clip(fmt: str, w: int, h: int) -> bytes:
+    """The demo clip's frames as raw video of format `fmt`, `w`x`h`."""
+    os.makedirs(OUT, exist_ok=True)
+    once = os.path.join(OUT, f"clip-{w}x{h}-{fmt}.once")
+    sh(["gst-launch-1.0", "-q", "filesrc", f"location={CLIP}", "!", "decodebin", "!", "videoconvert",
+        "!", "videoscale", "!", f"video/x-raw,format={fmt},width={w},height={h}", "!",
+        "filesink", f"location={once}"])
+    with open(once, "rb") as f:
+        data = f.read()
+    os.remove(once)
+    return data
+
+
 def prepare_frames(copies: int) -> dict:
     """The clip's 30 frames decoded once per input kind, repeated `copies` times."""
-    os.makedirs(OUT, exist_ok=True)
     inputs = {}
     for name, fmt, w, h, raw_fmt in [("224x224 RGB", "RGB", 224, 224, "rgb"),
                                      ("640x480 BGRx", "BGRx", 640, 480, "bgrx"),
                                      ("640x480 RGB", "RGB", 640, 480, "rgb")]:
         path = os.path.join(OUT, f"frames-{w}x{h}-{raw_fmt}.raw")
-        once = path + ".once"
-        sh(["gst-launch-1.0", "-q", "filesrc", f"location={CLIP}", "!", "decodebin", "!", "videoconvert",
-            "!", "videoscale", "!", f"video/x-raw,format={fmt},width={w},height={h}", "!",
-            "filesink", f"location={once}"])
-        with open(once, "rb") as f:
-            data = f.read()
+        data = decode_clip(fmt, w, h)
         with open(path, "wb") as f:
             for _ in range(copies):
                 f.write(data)
-        os.remove(once)
         inputs[name] = (path, raw_fmt, w, h, len(data) * copies // (w * h * (4 if raw_fmt == "bgrx" else 3)))
     return inputs
 

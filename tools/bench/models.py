@@ -27,7 +27,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import bench  # noqa: E402  (ROOT, OUT, MODEL, VENV_PY, CLIP, sh, last_json)
+import bench  # noqa: E402  (ROOT, OUT, MODEL, VENV_PY, sh, last_json, decode_clip)
 
 # The seed's table, with the total ms/frame measured on this machine (2 cores, x86 engine, 2 threads),
 # which only sets how many frames a run takes. (int8 ShuffleNetV2 x1.0 and x2.0 are that slow here:
@@ -60,13 +60,7 @@ def prepare_frames() -> int:
     """The clip's 30 frames at 224x224 RGB, repeated to MAX_FRAMES, decoded once; returns the count."""
     if os.path.exists(FRAMES) and os.path.getsize(FRAMES) == MAX_FRAMES * FRAME_BYTES:
         return MAX_FRAMES
-    once = FRAMES + ".once"
-    bench.sh(["gst-launch-1.0", "-q", "filesrc", f"location={bench.CLIP}", "!", "decodebin", "!", "videoconvert",
-              "!", "videoscale", "!", "video/x-raw,format=RGB,width=224,height=224", "!", "filesink",
-              f"location={once}"])
-    with open(once, "rb") as f:
-        data = f.read()
-    os.remove(once)
+    data = bench.decode_clip("RGB", 224, 224)
     copies = math.ceil(MAX_FRAMES * FRAME_BYTES / len(data))
     with open(FRAMES + ".tmp", "wb") as f:
         f.write((data * copies)[:MAX_FRAMES * FRAME_BYTES])
