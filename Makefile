@@ -44,11 +44,12 @@ test-models: venv
 	$(VENV)/bin/python tools/make_test_models.py $(TEST_MODELS)
 
 test: install model test-models
+	tools/check_elements.py
 	$(TORCH_ENV) cargo clippy --release --all-targets -- -D warnings
 	$(TORCH_ENV) GST_TORCH_MODEL=$(MODEL) GST_TORCH_TEST_MODELS=$(TEST_MODELS) GST_TORCH_SHARED=$(SHARED) \
 		cargo test --release
 	$(TORCH_ENV) cargo build --release --examples
-	GST_TORCH_MODEL=$(MODEL) GST_TORCH_SHARED=$(SHARED) tests/pipelines.sh
+	GST_TORCH_MODEL=$(MODEL) GST_TORCH_TEST_MODELS=$(TEST_MODELS) GST_TORCH_SHARED=$(SHARED) tests/pipelines.sh
 
 # Side-by-side benchmark (tools/bench/bench.py); QUICK=1 for a short run.
 bench: install model

@@ -1,5 +1,5 @@
 //! Plugin version info; an rpath to libtorch's lib dir so the plugin (and the test binaries)
-//! load libtorch from the Python venv without LD_LIBRARY_PATH; and src/qengine.cpp, compiled
+//! load libtorch from the Python venv without LD_LIBRARY_PATH; and src/libtorch.cpp, compiled
 //! against libtorch's headers. torch-sys links libtorch but exports nothing a dependent can read,
 //! so this finds the directory the same way it does:
 //! `$LIBTORCH/lib`, or with `LIBTORCH_USE_PYTORCH=1` the `torch` package of the Python on PATH
@@ -49,23 +49,24 @@ fn torch_dir() -> Option<PathBuf> {
 
 fn main() {
     gst_plugin_version_helper::info();
-    println!("cargo:rerun-if-changed=src/qengine.cpp");
+    println!("cargo:rerun-if-changed=src/libtorch.cpp");
     match torch_dir() {
         Some(dir) => {
             println!(
                 "cargo:rustc-link-arg=-Wl,-rpath,{}",
                 dir.join("lib").display()
             );
-            // A few lines of C++ for what tch cannot do: choose the `x86` quantized engine.
+            // A few lines of C++ for what tch cannot do: choose the `x86` quantized engine, route
+            // libtorch's warnings.
             cc::Build::new()
                 .cpp(true)
                 .std("c++20")
-                .file("src/qengine.cpp")
+                .file("src/libtorch.cpp")
                 .include(dir.join("include"))
                 .include(dir.join("include/torch/csrc/api/include"))
                 .define("_GLIBCXX_USE_CXX11_ABI", "1")
                 .warnings(false)
-                .compile("gsttorch_qengine");
+                .compile("gsttorch_libtorch");
         }
         None => panic!(
             "libtorch not found: set LIBTORCH, or LIBTORCH_USE_PYTORCH=1 with a Python that has \

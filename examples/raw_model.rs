@@ -5,7 +5,7 @@
 //!
 //! Prints one JSON line: {"engine", "threads", "iterations", "model_ms" (median), "mean_ms"}.
 
-use gsttorch::inference::{Engine, current_engine, set_engine};
+use gsttorch::inference::{Engine, current_engine, route_libtorch_warnings, set_engine};
 use std::time::Instant;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -29,6 +29,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         tch::set_num_threads(threads);
     }
     set_engine(engine)?;
+    route_libtorch_warnings();
     let _guard = tch::no_grad_guard();
     let model = tch::CModule::load(&args[1])?;
     let input = tch::Tensor::randn([1, 3, size, size], (tch::Kind::Float, tch::Device::Cpu));

@@ -10,9 +10,10 @@
 use crate::postprocess::FrameInfo;
 use gst::glib;
 use std::collections::VecDeque;
+use std::ffi::{CStr, c_char};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, mpsc};
+use std::sync::{Arc, Condvar, LazyLock, Mutex, MutexGuard, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 use tch::{CModule, Device, IValue, Kind, Tensor};
@@ -40,11 +41,46 @@ pub enum Engine {
     X86 = 3,
 }
 
-// src/qengine.cpp: tch can only set FBGEMM and QNNPACK. Codes are at::QEngine's values.
+// src/libtorch.cpp: tch can only set FBGEMM and QNNPACK (codes are at::QEngine's values), and
+// has no hook for libtorch's warnings.
 unsafe extern "C" {
     fn gst_torch_qengine_supported(code: i32) -> i32;
     fn gst_torch_set_qengine(code: i32) -> i32;
     fn gst_torch_qengine() -> i32;
+    fn gst_torch_route_warnings(
+        callback: unsafe extern "C" fn(*const c_char, *const c_char, u32),
+    );
+}
+
+/// The debug category of libtorch's own warnings (`GST_DEBUG=libtorch:2` shows them).
+static LIBTORCH_CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new(
+        "libtorch",
+        gst::DebugColorFlags::empty(),
+        Some("Warnings from libtorch"),
+    )
+});
+
+/// Where src/libtorch.cpp sends libtorch's warnings (all but the known deprecation of
+/// `torch.quantize_per_tensor`, which every int8 model's forward would print).
+unsafe extern "C" fn on_libtorch_warning(message: *const c_char, file: *const c_char, line: u32) {
+    let text = |p: *const c_char| {
+        if p.is_null() {
+            std::borrow::Cow::Borrowed("")
+        } else {
+            // SAFETY: libtorch passes NUL-terminated strings that live for this call.
+            unsafe { CStr::from_ptr(p) }.to_string_lossy()
+        }
+    };
+    gst::warning!(LIBTORCH_CAT, "{} ({}:{line})", text(message), text(file));
+}
+
+/// Sends this thread's libtorch warnings to the GStreamer log instead of stderr. libtorch keeps
+/// its warning handler per thread: call it on each thread that loads or runs a model.
+pub fn route_libtorch_warnings() {
+    // SAFETY: installs a handler object that lives as long as the thread; the callback is a
+    // plain function that only reads its arguments.
+    unsafe { gst_torch_route_warnings(on_libtorch_warning) };
 }
 
 const QENGINES: [(i32, &str); 4] = [(1, "fbgemm"), (2, "qnnpack"), (3, "onednn"), (4, "x86")];
@@ -494,6 +530,7 @@ fn model_thread(
     shared: Arc<Shared>,
     on_result: OnResult,
 ) {
+    route_libtorch_warnings();
     let _no_grad = tch::no_grad_guard();
     let (module, n, warning) = match load(&config) {
         Ok(loaded) => loaded,

@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 unset GST_PLUGIN_PATH LD_LIBRARY_PATH
 SHARED=${GST_TORCH_SHARED:-../shared}
 MODEL_PROP=${GST_TORCH_MODEL:+model=$GST_TORCH_MODEL}
+TEST_MODELS=${GST_TORCH_TEST_MODELS:-target/test-models}
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 passed=0 failed=0
@@ -17,7 +18,17 @@ check() { # name, then a command that must succeed
     passed=$((passed + 1)); echo "ok   - $name"
   else
     failed=$((failed + 1)); echo "FAIL - $name"; sed 's/^/       /' "$out/log" | tail -20
+    missing_element_hint
   fi
+}
+
+missing_element_hint() { # gst-launch-1.0 says `no element "X"`: name the package that has X
+  local e package
+  e=$(grep -o 'no element "[A-Za-z0-9_-]*"' "$out/log" | head -1 | cut -d'"' -f2)
+  [ -n "$e" ] || return 0
+  package=$(tools/setup.sh elements | awk -v e="$e" '$1 == e {print $2}')
+  [ -n "$package" ] || package="(none: add the element to ELEMENTS in tools/setup.sh)"
+  echo "       element $e is missing: install package $package (tools/setup.sh deps)"
 }
 
 inspect_lists_properties() {
@@ -55,6 +66,7 @@ card_pipeline() { # sink: the card's pipeline, videotestsrc in place of the came
 demo_prints_sequence() {
   timeout 120 pipelines/demo.py --fast >"$out/demo" 2>&1 || { cat "$out/demo"; return 1; }
   cat "$out/demo"
+  ! grep -i 'warning\|deprecat' "$out/demo" || { echo "the demo printed a warning"; return 1; }
   local labels
   labels=$(grep -o 'top-1: [^(]*' "$out/demo" | sed 's/top-1: //; s/ *$//' | paste -sd,)
   case "$labels" in
@@ -78,6 +90,23 @@ missing_model_is_an_error_not_a_crash() {
   case $rc in 1|255) ;; *) echo "exit code $rc"; return 1 ;; esac
   ! grep -q -i 'panicked\|core dumped\|Aborted' "$out/err" || { echo 'crashed'; return 1; }
   grep -q "Cannot use model '/nonexistent/model.pt' (property 'model'): no such file" "$out/err"
+}
+
+libtorch_warnings_go_to_the_debug_log() {
+  # The default int8 model: libtorch's deprecation of quantize_per_tensor is not printed.
+  timeout 60 gst-launch-1.0 videotestsrc num-buffers=2 ! torchclassify $MODEL_PROP ! fakesink \
+    >"$out/quiet" 2>&1 || { cat "$out/quiet"; return 1; }
+  ! grep -i 'warning\|deprecat' "$out/quiet" || { echo "libtorch printed a warning"; return 1; }
+  # warns.pt warns on every forward: its warning goes to the GStreamer log (category libtorch),
+  # never as libtorch's own line on stderr.
+  local warns="torchclassify model=$TEST_MODELS/warns.pt labels=$TEST_MODELS/ten_labels.txt"
+  timeout 60 gst-launch-1.0 videotestsrc num-buffers=2 ! $warns ! fakesink >"$out/plain" 2>&1 \
+    || { cat "$out/plain"; return 1; }
+  ! grep 'test warning' "$out/plain" || { echo "printed without GST_DEBUG"; return 1; }
+  GST_DEBUG=libtorch:2 GST_DEBUG_NO_COLOR=1 timeout 60 gst-launch-1.0 videotestsrc num-buffers=2 ! \
+    $warns ! fakesink >"$out/logged" 2>&1 || { cat "$out/logged"; return 1; }
+  grep -m1 'WARN .* libtorch .*gst-torch test warning from warns.pt' "$out/logged" \
+    || { cat "$out/logged"; return 1; }
 }
 
 python_app_reads_bus_and_meta() {
@@ -117,6 +146,7 @@ classify_file_prints_one_line_per_inference() {
   grep -q '^   1.500 s  espresso ' "$out/cf" && grep -q '^   2.900 s  orange ' "$out/cf"
 }
 
+check "every element used comes from a package tools/setup.sh installs" tools/check_elements.py
 check "gst-inspect-1.0 lists the properties (installed plugin, no env vars)" inspect_lists_properties
 check "card pipeline reaches EOS through autovideosink under xvfb" card_pipeline autovideosink
 check "card pipeline reaches EOS through ximagesink under xvfb" card_pipeline ximagesink
@@ -124,6 +154,7 @@ check "card pipeline reaches EOS through glimagesink under xvfb" card_pipeline g
 check "demo prints cat, espresso, orange" demo_prints_sequence
 check "plain gst-launch-1.0 -m classifies a photo" photo_with_plain_gst_launch
 check "missing model: error message, exit 1, no crash" missing_model_is_an_error_not_a_crash
+check "libtorch's warnings: the known deprecation nowhere, others in the debug log" libtorch_warnings_go_to_the_debug_log
 check "Python app reads results from bus messages and ROI meta alike" python_app_reads_bus_and_meta
 check "Rust app reads ClassificationMeta in a pad probe" rust_app_prints_label_changes
 check "annotate-file.sh: label in the chosen corner only, JSON lines, OCR reads it" annotated_file_has_the_label_in_its_corner

@@ -7,12 +7,15 @@
   ten_classes.pt      float (non-quantized) classifier with 10 outputs
   ten_labels.txt      10 labels for it
   fixed_224.pt        float classifier that only takes 224x224 input (for `input-size` errors)
+  input_shape.pt      1000 scores that tell the input's shape: class H scores highest, 500 + W next
+  warns.pt            ten_classes.pt that raises a libtorch warning (TORCH_WARN) on every forward
   not_torchscript.pt  random bytes
 
 Deterministic (fixed seed); rewritten only when missing.
 """
 
 import sys
+import warnings
 from pathlib import Path
 
 from typing import Dict
@@ -48,6 +51,15 @@ class TenClasses(nn.Module):
         return self.fc(torch.flatten(self.pool(x), 1))
 
 
+class Warns(TenClasses):
+    """TenClasses whose forward warns through libtorch (TorchScript compiles warnings.warn to
+    aten::warn), as a model with a deprecated op would."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        warnings.warn("gst-torch test warning from warns.pt")
+        return self.fc(torch.flatten(self.pool(x), 1))
+
+
 class Fixed224(nn.Module):
     """10 classes from an 8x8 colour thumbnail: the Linear layer fixes the input at 224x224."""
 
@@ -59,6 +71,20 @@ class Fixed224(nn.Module):
         return self.fc(torch.flatten(nn.functional.avg_pool2d(x, 28), 1))
 
 
+class InputShape(nn.Module):
+    """1000 scores that say what the model was given, the same on every CPU: for a [1, 3, H, W]
+    input, class H % 500 scores 2 and class 500 + W % 500 scores 1 (so top-1 is H, top-2 is
+    500 + W when H != W % 500); any other shape is an error."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 4 or x.size(0) != 1 or x.size(1) != 3:
+            raise RuntimeError("input_shape.pt takes [1, 3, H, W]")
+        out = torch.zeros(1, 1000)
+        out[0, x.size(2) % 500] += 2.0
+        out[0, 500 + x.size(3) % 500] += 1.0
+        return out
+
+
 def main() -> int:
     out = Path(sys.argv[1] if len(sys.argv) > 1 else "target/test-models")
     out.mkdir(parents=True, exist_ok=True)
@@ -66,7 +92,9 @@ def main() -> int:
     for name, module in [("not_classifier.pt", Identity()), ("tuple_output.pt", Pair()),
                          ("dict_output.pt", Named()),
                          ("ten_classes.pt", TenClasses().eval()),
-                         ("fixed_224.pt", Fixed224().eval())]:
+                         ("fixed_224.pt", Fixed224().eval()),
+                         ("input_shape.pt", InputShape().eval()),
+                         ("warns.pt", Warns().eval())]:
         path = out / name
         if not path.exists():
             torch.jit.script(module).save(str(path))
