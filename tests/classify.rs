@@ -98,15 +98,16 @@ fn photos_are_classified_right() {
 }
 
 #[test]
-fn same_top1_at_any_size_format_and_stride() {
+fn same_class_at_any_size_format_and_stride() {
     // 225 RGB pixels take 675 bytes; GStreamer pads RGB rows to 4 bytes, so this frame has a
     // stride wider than its pixels.
     let odd = gst_video::VideoInfo::builder(gst_video::VideoFormat::Rgb, 225, 223)
         .build()
         .unwrap();
     assert_eq!(odd.stride()[0], 676);
-    for (photo, _) in photos() {
+    for (photo, classes) in photos() {
         let reference = classify_photo(photo, "video/x-raw,format=RGB,width=224,height=224");
+        let reference = reference[0].top1();
         for caps in [
             "video/x-raw,format=BGRx,width=640,height=480",
             "video/x-raw,format=RGBA,width=1280,height=720",
@@ -115,12 +116,18 @@ fn same_top1_at_any_size_format_and_stride() {
         ] {
             let r = classify_photo(photo, caps);
             assert_eq!(r.len(), 1);
-            assert_eq!(
-                r[0].class_id(),
-                reference[0].class_id(),
-                "{photo} as {caps}: {} vs {}",
-                r[0].label(),
-                reference[0].label()
+            // The photo's class, and the 224x224 RGB frame's top-1 among the top 5: a frame read
+            // with the wrong stride or channel order gives neither. Not the same top-1: the cat's
+            // classes (tabby, tiger cat, Egyptian cat) score close, and resizing reorders them.
+            let labels: Vec<&str> = r[0].top_k.iter().map(|p| &*p.label).collect();
+            assert!(
+                classes.contains(&r[0].class_id()),
+                "{photo} as {caps}: {labels:?}"
+            );
+            assert!(
+                r[0].top_k.iter().any(|p| p.class_id == reference.class_id),
+                "{photo} as {caps}: {} not in {labels:?}",
+                reference.label
             );
         }
     }
@@ -128,11 +135,29 @@ fn same_top1_at_any_size_format_and_stride() {
 
 #[test]
 fn input_size_is_what_the_model_sees() {
-    // MobileNetV2 pools globally, so it runs at any input size; the frame is resized to
-    // input-size, which changes the scores but not what the photos show.
+    // input_shape.pt scores class H highest and 500 + W next for a [1, 3, H, W] input: the
+    // shape the model received, the same on every CPU.
+    for size in [160u32, 224, 299] {
+        let r = run(&format!(
+            "filesrc location={} ! decodebin ! videoconvert ! torchclassify model={} \
+             input-size={size} ! fakesink",
+            media("orange.jpg"),
+            test_model("input_shape.pt")
+        ));
+        assert_eq!(r.error, None, "input-size={size}");
+        assert_eq!(r.results.len(), 1, "input-size={size}");
+        let ids: Vec<u32> = r.results[0].top_k.iter().map(|p| p.class_id).collect();
+        assert_eq!(
+            ids[..2],
+            [size, 500 + size],
+            "input-size={size}: model saw {ids:?}"
+        );
+    }
+    // MobileNetV2 pools globally, so it runs at any input size. Off the 224 it was trained at,
+    // the photos' top-1 is borderline and differs between CPUs' int8 kernels; what holds is
+    // that the photo's class stays among the top 5.
     for (photo, classes) in photos() {
-        let mut confidences = Vec::new();
-        for size in [224, 160, 299] {
+        for size in [160, 299] {
             let r = run(&format!(
                 "filesrc location={} ! decodebin ! videoconvert ! torchclassify model={} \
                  input-size={size} ! fakesink",
@@ -141,18 +166,13 @@ fn input_size_is_what_the_model_sees() {
             ));
             assert_eq!(r.error, None, "{photo} at {size}");
             assert_eq!(r.results.len(), 1, "{photo} at {size}");
-            let c = &r.results[0];
+            let top5 = &r.results[0].top_k;
             assert!(
-                classes.contains(&c.class_id()),
-                "{photo} at {size}: {}",
-                c.label()
+                top5.iter().any(|p| classes.contains(&p.class_id)),
+                "{photo} at {size}: {:?}",
+                top5.iter().map(|p| &*p.label).collect::<Vec<_>>()
             );
-            confidences.push(c.confidence());
         }
-        assert!(
-            confidences[1] != confidences[0] && confidences[2] != confidences[0],
-            "{photo}: same scores at 224, 160 and 299: {confidences:?}"
-        );
     }
 }
 
