@@ -26,7 +26,8 @@ use tch::{CModule, Device, IValue, Kind, Tensor};
 pub enum Engine {
     #[default]
     #[enum_value(
-        name = "Auto: the fastest for the platform (x86 on x86-64, qnnpack on ARM)",
+        name = "Auto: the engine the model was calibrated for (recorded by tools/export_model.py), \
+                else the platform's fastest (x86 on x86-64, qnnpack on ARM)",
         nick = "auto"
     )]
     Auto = 0,
@@ -47,9 +48,7 @@ unsafe extern "C" {
     fn gst_torch_qengine_supported(code: i32) -> i32;
     fn gst_torch_set_qengine(code: i32) -> i32;
     fn gst_torch_qengine() -> i32;
-    fn gst_torch_route_warnings(
-        callback: unsafe extern "C" fn(*const c_char, *const c_char, u32),
-    );
+    fn gst_torch_route_warnings(callback: unsafe extern "C" fn(*const c_char, *const c_char, u32));
 }
 
 /// The debug category of libtorch's own warnings (`GST_DEBUG=libtorch:2` shows them).
@@ -96,8 +95,8 @@ pub fn current_engine() -> &'static str {
 }
 
 impl Engine {
-    /// The engine `auto` means on this platform: the first of its preferred engines this
-    /// libtorch supports.
+    /// The engines to try, in order; `auto` means the platform's preferred ones (a model's
+    /// calibrated engine comes first, see [`load`]).
     fn resolve(self) -> &'static [i32] {
         match self {
             Engine::Auto if cfg!(any(target_arch = "x86_64", target_arch = "x86")) => &[4, 1],
@@ -422,17 +421,23 @@ pub fn set_engine(engine: Engine) -> Result<(), String> {
     ))
 }
 
-/// Loads the model and runs a forward on zeros to check that the output is `[1, N]` logits;
-/// returns the model, N, and a warning if the engine asked for could not be set (libtorch then
-/// keeps the engine it has).
-fn load(config: &ModelConfig) -> Result<(CModule, usize, Option<String>), String> {
-    if config.num_threads > 0 {
-        tch::set_num_threads(config.num_threads as i32);
+/// The engine a model says it was calibrated for: `tools/export_model.py` gives every model a
+/// method `gst_torch_engine()` returning "qnnpack", "x86" or "fbgemm" ("" for a float model).
+/// None for a model without it (exported elsewhere, or before the method existed).
+pub fn calibrated_engine(module: &CModule) -> Option<Engine> {
+    match module.method_is::<IValue>("gst_torch_engine", &[]) {
+        Ok(IValue::String(name)) => match name.as_str() {
+            "qnnpack" => Some(Engine::Qnnpack),
+            "x86" => Some(Engine::X86),
+            "fbgemm" => Some(Engine::Fbgemm),
+            _ => None,
+        },
+        _ => None,
     }
-    let warning = set_engine(config.engine)
-        .err()
-        .map(|e| format!("{e}; using libtorch's current engine instead"));
-    let mut module = CModule::load(&config.path)
+}
+
+fn load_module(path: &Path) -> Result<CModule, String> {
+    let mut module = CModule::load(path)
         .map_err(|e| format!("not a loadable TorchScript file: {}", torch_message(&e)))?;
     module.f_set_eval().map_err(|e| {
         format!(
@@ -440,6 +445,45 @@ fn load(config: &ModelConfig) -> Result<(CModule, usize, Option<String>), String
             torch_message(&e)
         )
     })?;
+    Ok(module)
+}
+
+/// Loads the model and runs a forward on zeros to check that the output is `[1, N]` logits;
+/// returns the model, N, and a warning if the engine asked for could not be set (libtorch then
+/// keeps the engine it has) or changes the model's answers.
+///
+/// `engine=auto` runs a model under the engine it was calibrated for ([`calibrated_engine`]),
+/// else the platform's fastest. Loading packs the weights for the engine set at that moment, so
+/// a model whose calibration differs from the platform's engine is loaded again.
+fn load(config: &ModelConfig) -> Result<(CModule, usize, Option<String>), String> {
+    if config.num_threads > 0 {
+        tch::set_num_threads(config.num_threads as i32);
+    }
+    let mut warning = set_engine(config.engine)
+        .err()
+        .map(|e| format!("{e}; using libtorch's current engine instead"));
+    let mut module = load_module(&config.path)?;
+    let calibrated = calibrated_engine(&module);
+    match (config.engine, calibrated) {
+        (Engine::Auto, Some(engine)) => {
+            let before = current_engine();
+            if set_engine(engine).is_ok() && current_engine() != before {
+                module = load_module(&config.path)?;
+            }
+        }
+        // Weights calibrated for qnnpack use the whole 8-bit range; the x86 kernels expect 7
+        // (reduce_range) and lose a few points of top-1 on hard inputs.
+        (_, Some(Engine::Qnnpack)) if current_engine() != "qnnpack" => {
+            warning.get_or_insert(format!(
+                "the model was calibrated for the qnnpack engine; under {} its answers differ \
+                 (a few points of top-1 lower on hard inputs): engine=auto runs it under qnnpack, \
+                 or export one for this engine with tools/export_model.py --engine {}",
+                current_engine(),
+                current_engine()
+            ));
+        }
+        _ => {}
+    }
     let input = Tensor::zeros(
         [1, 3, config.input_height as i64, config.input_width as i64],
         (Kind::Float, Device::Cpu),

@@ -480,6 +480,66 @@ fn out_of_range_properties_are_refused() {
     assert_eq!(nicks, ["auto", "qnnpack", "fbgemm", "x86"]);
 }
 
+/// The engine a pipeline's element ran, and the warnings it posted.
+fn engine_run(properties: &str) -> (String, Vec<String>) {
+    let pipeline = gst::parse::launch(&format!(
+        "videotestsrc num-buffers=2 ! torchclassify name=c labels={} {properties} ! fakesink",
+        test_model("ten_labels.txt")
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let o = play(&pipeline, Duration::from_secs(30), |_| false);
+    assert_eq!((o.error, o.results), (None, 2), "{properties}");
+    let stats = pipeline
+        .by_name("c")
+        .unwrap()
+        .property::<gst::Structure>("stats");
+    pipeline.set_state(gst::State::Null).unwrap();
+    (stats.get::<String>("engine").unwrap(), o.warnings)
+}
+
+/// engine=auto runs a model under the engine its export recorded (`gst_torch_engine()`), else
+/// the platform's fastest; an explicit engine other than a model's qnnpack calibration warns.
+#[test]
+fn auto_engine_follows_the_models_calibration() {
+    let _s = serial();
+    let x86 = cfg!(target_arch = "x86_64");
+    let fastest = if x86 { "x86" } else { "qnnpack" };
+    for (name, expected) in [
+        ("records_qnnpack.pt", "qnnpack"),
+        ("records_x86.pt", fastest),
+        ("ten_classes.pt", fastest),
+        ("records_qnnpack.pt", "qnnpack"),
+    ] {
+        let (engine, warnings) = engine_run(&format!("model={}", test_model(name)));
+        assert_eq!(engine, expected, "{name}");
+        assert_eq!(warnings, Vec::<String>::new(), "{name}");
+    }
+    if x86 {
+        let (engine, warnings) = engine_run(&format!(
+            "model={} engine=x86",
+            test_model("records_qnnpack.pt")
+        ));
+        assert_eq!(engine, "x86");
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert_contains(
+            &warnings[0],
+            &[
+                "Property 'engine'",
+                "calibrated for the qnnpack engine",
+                "under x86",
+            ],
+        );
+        // A model calibrated for x86 runs under fbgemm (both expect 7-bit activations) quietly.
+        let (engine, warnings) = engine_run(&format!(
+            "model={} engine=fbgemm",
+            test_model("records_x86.pt")
+        ));
+        assert_eq!((engine.as_str(), warnings.len()), ("fbgemm", 0));
+    }
+}
+
 /// Swaps in the 10-class model while a live stream plays, then tries a missing file.
 #[test]
 fn model_hot_swap_while_playing() {

@@ -9,6 +9,8 @@
   fixed_224.pt        float classifier that only takes 224x224 input (for `input-size` errors)
   input_shape.pt      1000 scores that tell the input's shape: class H scores highest, 500 + W next
   warns.pt            ten_classes.pt that raises a libtorch warning (TORCH_WARN) on every forward
+  records_qnnpack.pt  ten_classes.pt with gst_torch_engine() -> "qnnpack", as tools/export_model.py
+  records_x86.pt      records the engine a model was calibrated for; the same with "x86"
   not_torchscript.pt  random bytes
 
 Deterministic (fixed seed); rewritten only when missing.
@@ -60,6 +62,19 @@ class Warns(TenClasses):
         return self.fc(torch.flatten(self.pool(x), 1))
 
 
+class Records(TenClasses):
+    """TenClasses with the method tools/export_model.py gives every model it writes: the quantized
+    engine the model was calibrated for, which the element's engine=auto then runs."""
+
+    def __init__(self, engine: str) -> None:
+        super().__init__()
+        self.engine = engine
+
+    @torch.jit.export
+    def gst_torch_engine(self) -> str:
+        return self.engine
+
+
 class Fixed224(nn.Module):
     """10 classes from an 8x8 colour thumbnail: the Linear layer fixes the input at 224x224."""
 
@@ -94,7 +109,9 @@ def main() -> int:
                          ("ten_classes.pt", TenClasses().eval()),
                          ("fixed_224.pt", Fixed224().eval()),
                          ("input_shape.pt", InputShape().eval()),
-                         ("warns.pt", Warns().eval())]:
+                         ("warns.pt", Warns().eval()),
+                         ("records_qnnpack.pt", Records("qnnpack").eval()),
+                         ("records_x86.pt", Records("x86").eval())]:
         path = out / name
         if not path.exists():
             torch.jit.script(module).save(str(path))
