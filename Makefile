@@ -4,7 +4,10 @@
 DATA_HOME   ?= $(or $(XDG_DATA_HOME),$(HOME)/.local/share)
 DATA_DIR    ?= $(DATA_HOME)/gst-torch
 VENV        ?= $(DATA_DIR)/venv
+# The default model, calibrated for this machine's engine (x86 on x86-64, qnnpack on ARM), and the
+# seed's own (the published weights, calibrated for qnnpack) for `make accuracy` and `make bench`.
 MODEL       ?= $(DATA_DIR)/mobilenet_v2_quantized.pt
+SEED_MODEL  ?= $(DATA_DIR)/mobilenet_v2_quantized-qnnpack.pt
 PLUGIN_DIR  ?= $(DATA_HOME)/gstreamer-1.0/plugins
 SHARED      ?= $(abspath ../shared)
 # Offline weights for the export where ../shared has them; otherwise torchvision downloads them.
@@ -15,7 +18,7 @@ TEST_MODELS := $(CURDIR)/target/test-models
 TORCH_ENV = VIRTUAL_ENV=$(VENV) PATH="$(VENV)/bin:$$PATH" LIBTORCH_USE_PYTORCH=1
 PLUGIN    = target/release/libgsttorch.so
 
-.PHONY: all deps venv build model install demo test test-models fuzz bench bench-models clean
+.PHONY: all deps venv build model install demo test test-models fuzz bench bench-models accuracy clean
 
 all: build
 
@@ -30,6 +33,10 @@ build: venv
 
 $(MODEL): tools/export_model.py | venv
 	$(if $(TORCH_HOME),TORCH_HOME=$(TORCH_HOME)) $(VENV)/bin/python tools/export_model.py --output $(MODEL)
+
+$(SEED_MODEL): tools/export_model.py | venv
+	$(if $(TORCH_HOME),TORCH_HOME=$(TORCH_HOME)) $(VENV)/bin/python tools/export_model.py --engine qnnpack \
+		--output $(SEED_MODEL)
 
 model: venv $(MODEL)
 
@@ -52,9 +59,17 @@ test: install model test-models
 	GST_TORCH_MODEL=$(MODEL) GST_TORCH_TEST_MODELS=$(TEST_MODELS) GST_TORCH_SHARED=$(SHARED) tests/pipelines.sh
 
 # Side-by-side benchmark (tools/bench/bench.py); QUICK=1 for a short run.
-bench: install model
+bench: install model $(SEED_MODEL)
 	$(TORCH_ENV) cargo build --release --example raw_model
-	GST_TORCH_MODEL=$(MODEL) VENV=$(VENV) tools/bench/bench.py $(if $(QUICK),--quick)
+	GST_TORCH_MODEL=$(MODEL) GST_TORCH_SHARED=$(SHARED) VENV=$(VENV) tools/bench/bench.py \
+		--seed-model $(SEED_MODEL) $(if $(QUICK),--quick)
+
+# Labelled accuracy through the element (tools/accuracy.py): the default model and the seed's,
+# under engine=auto and each engine, on a fixed set made from ../shared/media.
+accuracy: install model $(SEED_MODEL)
+	GST_TORCH_MODEL=$(MODEL) GST_TORCH_SHARED=$(SHARED) VENV=$(VENV) tools/accuracy.py \
+		--model $(MODEL) --model $(SEED_MODEL) --engines auto,qnnpack,x86,fbgemm \
+		--reference $(SEED_MODEL):qnnpack
 
 # The seed's model table for the element on this machine (tools/bench/models.py): exports each
 # model once (random weights, offline) into target/bench/models/.

@@ -2,6 +2,7 @@
 """Side-by-side benchmark: torchclassify vs the seed tutorial's Python loop vs the raw model.
 
     tools/bench/bench.py [--quick] [--engines x86 fbgemm qnnpack] [--threads 1 2] [--rounds 3]
+                         [--seed-model PATH]
 
 Run by `make bench` (QUICK=1 for --quick), which builds the plugin, the raw-model example and the
 model first. The demo clip is decoded once to raw frames (224x224 RGB and 640x480), so decoding
@@ -20,9 +21,18 @@ are means per forward everywhere (the element's `inference-time`, the loop's tim
 forward, the raw loop's mean). Prints a markdown table (fps, total and model ms per frame,
 overhead %, ratios) and writes the rows as JSON lines to target/bench/results.jsonl; then
 first-frame latency and RSS over 10 000 frames (1 000 with --quick) through the element.
+
+Beside the speed of `torchclassify engine=auto` against the seed's exact recipe (the seed's model,
+--seed-model, default $GST_TORCH_MODEL, under qnnpack with 2 threads), it gives the two
+configurations' labelled accuracy — top-1 %, top-5 %, mean top-1 confidence and top-1 agreement
+with the seed's recipe — on tools/accuracy.py's fixed input set (needs ../shared/media, or
+$GST_TORCH_SHARED), both measured through the element (the seed's recipe as its model and engine:
+tools/accuracy.py runs the element, not the Python loop). The rows go to results.jsonl as well
+(name "accuracy"); if they cannot be measured, the reason is printed and the run exits 1 at the end.
 """
 
 import argparse
+import importlib.util
 import json
 import os
 import subprocess
@@ -102,6 +112,35 @@ def row(name, engine, threads, inp, rounds, seeds=None, raws=None) -> dict:
     return d
 
 
+def load_accuracy():
+    """tools/accuracy.py as a module (by path: tools/accuracy/ holds its helper scripts)."""
+    spec = importlib.util.spec_from_file_location("gst_torch_accuracy", os.path.join(ROOT, "tools", "accuracy.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def accuracy_vs_seed(seed_model: str) -> list:
+    """tools/accuracy.py's rows for the two configurations of the "vs the seed's recipe" ratio:
+    torchclassify engine=auto with the element's default model and threads (as measured above),
+    then the seed's model under qnnpack with 2 threads (the reference for agreement). Raises
+    SystemExit with the reason when they cannot be measured."""
+    return load_accuracy().evaluate([(None, "auto", 0), (seed_model, "qnnpack", 2)], reference=1)
+
+
+def accuracy_table(rows: list) -> str:
+    """The accuracy_vs_seed() rows as a short markdown table."""
+    r0 = rows[0]
+    lines = [f"accuracy through the element on tools/accuracy.py's {r0['inputs']} labelled inputs "
+             f"(seed {r0['seed']}, sha256 {r0['inputs_sha256'][:12]}):",
+             "| config | model | engine | top-1 % | top-5 % | mean conf | top-1 agreement with the seed's % |",
+             "|---|---|---|---|---|---|---|"]
+    for name, r in zip(["torchclassify engine=auto", "seed's recipe (its model, qnnpack)"], rows):
+        lines.append(f"| {name} | {r['model']} | {r['engine_used']} | {r['top1_pct']:.1f} | {r['top5_pct']:.1f} | "
+                     f"{r['mean_conf']:.3f} | {r['agreement_pct']:.1f} |")
+    return "\n".join(lines)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true",
@@ -109,10 +148,14 @@ def main() -> int:
     ap.add_argument("--engines", nargs="+", default=None, help="default: x86 fbgemm qnnpack (quick: x86 qnnpack)")
     ap.add_argument("--threads", nargs="+", type=int, default=[1, 2])
     ap.add_argument("--rounds", type=int, default=None, help="rounds per cell (default 3, quick 1)")
+    ap.add_argument("--seed-model", default=MODEL,
+                    help="the model of the seed's recipe (qnnpack, 2 threads); default $GST_TORCH_MODEL (%(default)s)")
     args = ap.parse_args()
     for need in (MODEL, RAW_MODEL, VENV_PY):
         if not os.path.exists(need):
             sys.exit(f"{need} missing: run `make bench`")
+    if not os.path.isfile(args.seed_model):
+        sys.exit(f"--seed-model {args.seed_model}: no such file")
     began = time.time()
     engines = args.engines or (["x86", "qnnpack"] if args.quick else ["x86", "fbgemm", "qnnpack"])
     rounds = args.rounds or (1 if args.quick else 3)
@@ -168,8 +211,8 @@ def main() -> int:
     autos, exacts = [], []
     for _ in range(rounds):
         autos.append(element(f"{src} torchclassify name=c ! fakesink sync=false"))
-        exacts.append(last_json(sh([VENV_PY, os.path.join(ROOT, "tools", "bench", "seed_loop.py"), MODEL,
-                                    "qnnpack", "2", path, "224", "224", "60"])))
+        exacts.append(last_json(sh([VENV_PY, os.path.join(ROOT, "tools", "bench", "seed_loop.py"),
+                                    args.seed_model, "qnnpack", "2", path, "224", "224", "60"])))
     rows.append(row("torchclassify engine=auto", autos[0]["engine"], 0, "224x224 RGB", autos, exacts))
     rows.append(row("python-seed-loop (seed's recipe)", "qnnpack", 2, "224x224 RGB", exacts))
 
@@ -188,6 +231,19 @@ def main() -> int:
               f"{r['overhead_pct'] if r['overhead_pct'] is not None else ''} | {vs} | {vr} |")
     print(f"\nengine=auto vs the seed's exact recipe (qnnpack, 2 threads): {rows[-2]['vs_seed']:.2f}x the fps "
           f"(median of {rounds} paired rounds)")
+    # ... and what each of the two configurations gets right.
+    accuracy_failed = None
+    try:
+        accuracy = accuracy_vs_seed(args.seed_model)
+    except SystemExit as e:
+        accuracy_failed = str(e)
+        print(f"{e}\n(so the two configurations' accuracy is not measured)")
+    else:
+        print(accuracy_table(accuracy))
+        with open(os.path.join(OUT, "results.jsonl"), "a") as f:
+            for config, r in zip(["torchclassify engine=auto", "seed's recipe"], accuracy):
+                r = {k: v for k, v in r.items() if k != "per_input"}
+                f.write(json.dumps({"name": "accuracy", "config": config, **r}) + "\n")
 
     # First-frame latency and memory over many frames.
     n = 1000 if args.quick else 10000
@@ -202,6 +258,9 @@ def main() -> int:
                             "rss_end_kib": r["rss_end_kib"], "first_ms": r["first_ms"]}) + "\n")
     print(f"\n{len(rows)} rows in {os.path.relpath(os.path.join(OUT, 'results.jsonl'), ROOT)}; "
           f"took {time.time() - began:.0f} s")
+    if accuracy_failed:
+        print(f"failed: {accuracy_failed}", file=sys.stderr)
+        return 1
     return 0
 
 
