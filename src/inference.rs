@@ -314,12 +314,16 @@ impl Model {
         self.shared.cond.notify_all();
     }
 
-    /// Drops a job still waiting for the model (after a flush).
-    pub fn discard_pending(&self) {
+    /// Drops a job still waiting for the model (after a flush). True if it was a
+    /// [`Model::queue`]d job: its reply will never come, so nobody may [`Model::wait_reply`]
+    /// for it.
+    pub fn discard_pending(&self) -> bool {
         let mut slot = self.shared.lock();
-        if let Some(old) = slot.pending.take() {
-            slot.free.push(old.buffers);
-        }
+        let Some(old) = slot.pending.take() else {
+            return false;
+        };
+        slot.free.push(old.buffers);
+        old.wait
     }
 
     /// Waits until the model thread has no job left, at most `timeout`; true if it is idle.

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 mod common;
-use common::{model, serial};
+use common::{media, model, serial};
 
 /// Slower than a 60 fps frame period on any CPU this runs on.
 const SLOW: &str = "engine=qnnpack num-threads=1 input-size=448";
@@ -322,4 +322,104 @@ fn async_start_stop_and_seek_fifty_times() {
             all_threads()
         );
     }
+}
+
+/// Flushing seeks while a non-live file plays in blocking mode, which pipelines: a frame is held
+/// while the model runs it, and the next one is queued to the model when it arrives. Two threads
+/// spinning on the 2 cores delay the model thread's wake-ups, so that a flush often finds a job
+/// queued that the model has not picked up yet (as on a busy machine). Hundreds of key-unit and
+/// accurate seeks to seeded positions, then the clip plays to EOS. A hang (a flush waiting for
+/// the reply to a job it discarded) ends the test binary after 300 s.
+#[test]
+fn flushing_seeks_in_pipelined_mode_never_hang() {
+    const SEEKS: usize = 200;
+    let _serial = serial();
+    let pipeline = gst::parse::launch(&format!(
+        "filesrc location={} ! decodebin ! videoconvert ! torchclassify model={} ! \
+         fakesink sync=false",
+        media("cat-coffee-orange.webm"),
+        model()
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let (done, watchdog) = std::sync::mpsc::channel::<()>();
+    let watchdog = std::thread::spawn(move || {
+        if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+            watchdog.recv_timeout(Duration::from_secs(300))
+        {
+            eprintln!("flushing_seeks_in_pipelined_mode_never_hang: hung for 300 s");
+            std::process::exit(101);
+        }
+    });
+    let spin = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let spinners: Vec<_> = (0..2)
+        .map(|_| {
+            let spin = spin.clone();
+            std::thread::spawn(move || {
+                while spin.load(std::sync::atomic::Ordering::Relaxed) {
+                    std::hint::spin_loop();
+                }
+            })
+        })
+        .collect();
+    let timeout = gst::ClockTime::from_seconds(10);
+    pipeline.set_state(gst::State::Playing).unwrap();
+    assert!(pipeline.state(timeout).0.is_ok());
+    // A fixed pseudo-random sequence (64-bit LCG): positions in the 3 s clip, pauses of 0-15 ms.
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = |n: u64| {
+        x = x
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (x >> 33) % n
+    };
+    for i in 0..SEEKS {
+        let flags = if i % 2 == 0 {
+            gst::SeekFlags::FLUSH | gst::SeekFlags::KEY_UNIT
+        } else {
+            gst::SeekFlags::FLUSH | gst::SeekFlags::ACCURATE
+        };
+        let position = gst::ClockTime::from_mseconds(next(2900));
+        pipeline
+            .seek_simple(flags, position)
+            .unwrap_or_else(|e| panic!("seek {i} to {position}: {e}"));
+        assert!(pipeline.state(timeout).0.is_ok(), "seek {i}: no preroll");
+        std::thread::sleep(Duration::from_millis(next(16)));
+    }
+    spin.store(false, std::sync::atomic::Ordering::Relaxed);
+    for s in spinners {
+        s.join().unwrap();
+    }
+    // From the start once more: every frame of the clip, numbered from the flush, then EOS.
+    // Paused first, with the earlier runs' messages (and EOS) taken off the bus.
+    pipeline.set_state(gst::State::Paused).unwrap();
+    assert!(pipeline.state(timeout).0.is_ok());
+    let bus = pipeline.bus().unwrap();
+    while bus.pop().is_some() {}
+    pipeline
+        .seek_simple(
+            gst::SeekFlags::FLUSH | gst::SeekFlags::ACCURATE,
+            gst::ClockTime::ZERO,
+        )
+        .unwrap();
+    assert!(pipeline.state(timeout).0.is_ok());
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let mut last = None;
+    for msg in bus.iter_timed(gst::ClockTime::from_seconds(60)) {
+        match msg.view() {
+            gst::MessageView::Element(_) => {
+                if let Some(c) = gsttorch::message::from_message(&msg) {
+                    last = Some(c.frame.number);
+                }
+            }
+            gst::MessageView::Error(e) => panic!("{} ({:?})", e.error(), e.debug()),
+            gst::MessageView::Eos(_) => break,
+            _ => {}
+        }
+    }
+    assert_eq!(last, Some(29), "the clip's last frame before EOS");
+    pipeline.set_state(gst::State::Null).unwrap();
+    let _ = done.send(());
+    watchdog.join().unwrap();
 }

@@ -698,9 +698,12 @@ impl TorchClassify {
         if let Some(state) = self.state().as_mut() {
             state.frames = 0;
             state.live = None;
-            state.model.discard_pending();
+            // The held frame's job is either still queued (dropped here: no reply will come) or
+            // running or done (its reply is collected and its buffers reused).
+            let dropped_queued = state.model.discard_pending();
             if let Some(held) = state.held.take()
                 && held.result.is_none()
+                && !dropped_queued
             {
                 let (buffers, _) = state.model.wait_reply();
                 state.model.recycle(buffers);
