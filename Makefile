@@ -38,7 +38,7 @@ $(SEED_MODEL): tools/export_model.py | venv
 	$(if $(TORCH_HOME),TORCH_HOME=$(TORCH_HOME)) $(VENV)/bin/python tools/export_model.py --engine qnnpack \
 		--output $(SEED_MODEL)
 
-model: venv $(MODEL)
+model: venv $(MODEL) $(SEED_MODEL)
 
 install: build
 	install -D -m 644 $(PLUGIN) $(PLUGIN_DIR)/libgsttorch.so
@@ -59,14 +59,14 @@ test: install model test-models
 	GST_TORCH_MODEL=$(MODEL) GST_TORCH_TEST_MODELS=$(TEST_MODELS) GST_TORCH_SHARED=$(SHARED) tests/pipelines.sh
 
 # Side-by-side benchmark (tools/bench/bench.py); QUICK=1 for a short run.
-bench: install model $(SEED_MODEL)
+bench: install model
 	$(TORCH_ENV) cargo build --release --example raw_model
 	GST_TORCH_MODEL=$(MODEL) GST_TORCH_SHARED=$(SHARED) VENV=$(VENV) tools/bench/bench.py \
 		--seed-model $(SEED_MODEL) $(if $(QUICK),--quick)
 
 # Labelled accuracy through the element (tools/accuracy.py): the default model and the seed's,
 # under engine=auto and each engine, on a fixed set made from ../shared/media.
-accuracy: install model $(SEED_MODEL)
+accuracy: install model
 	GST_TORCH_MODEL=$(MODEL) GST_TORCH_SHARED=$(SHARED) VENV=$(VENV) tools/accuracy.py \
 		--model $(MODEL) --model $(SEED_MODEL) --engines auto,qnnpack,x86,fbgemm \
 		--reference $(SEED_MODEL):qnnpack
