@@ -475,14 +475,13 @@ fn load(config: &ModelConfig) -> Result<(CModule, usize, Option<String>), String
                 module = load_module(&config.path)?;
             }
         }
-        // Weights calibrated for qnnpack use the whole 8-bit range; the x86 kernels expect 7
-        // (reduce_range) and lose a few points of top-1 on hard inputs.
+        // Activations calibrated for qnnpack use the whole 8-bit range; the x86-64 kernels
+        // (x86, fbgemm, onednn) expect 7 bits (reduce_range) and saturate on more.
         (_, Some(Engine::Qnnpack)) if current_engine() != "qnnpack" => {
             warning.get_or_insert(format!(
                 "the model was calibrated for the qnnpack engine; under {} its answers differ \
                  (a few points of top-1 lower on hard inputs): engine=auto runs it under qnnpack, \
-                 or export one for this engine with tools/export_model.py --engine {}",
-                current_engine(),
+                 or export one for x86-64 with tools/export_model.py --engine x86",
                 current_engine()
             ));
         }
