@@ -54,6 +54,7 @@ import argparse
 import os
 import platform
 import sys
+import warnings
 from pathlib import Path
 
 ARCHS = ["mobilenet_v2", "mobilenet_v3_large", "resnet18", "resnet50", "resnext101_32x8d", "inception_v3",
@@ -253,7 +254,21 @@ def check(model, size: int, classes: int, engine: str, what: str):
     return out
 
 
+# What torch 2.13 says on every export, about its own APIs (the eager quantization workflow that
+# torchvision's int8 models and the re-quantization use, and the tensors that workflow makes):
+# known and harmless here, so `make model` / `make demo` do not print them. Other warnings show.
+KNOWN_WARNINGS = [
+    r"torch\.quantize_per_tensor, torch\.quantize_per_channel and other quantized tensor creation",
+    r"torch\.ao\.quantization is deprecated",
+    r"Please use quant_min and quant_max to specify the range for observers",
+    r"must run observer before calling calculate_qparams",
+    r"TypedStorage is deprecated",
+]
+
+
 def main() -> int:
+    for message in KNOWN_WARNINGS:
+        warnings.filterwarnings("ignore", message=message)
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--output", type=Path, default=None,
                     help=f"TorchScript file to write (default: {default_output()}; for another arch "
