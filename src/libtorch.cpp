@@ -1,8 +1,10 @@
 // What tch cannot do, in a few lines of C++ against libtorch's headers (built by build.rs).
 #include <ATen/Context.h>
+#include <ATen/ops/_empty_affine_quantized.h>
 #include <c10/util/Exception.h>
 #include <algorithm>
 #include <cstdint>
+#include <mutex>
 #include <string>
 
 // libtorch's quantized engine, which tch can only set to FBGEMM or QNNPACK.
@@ -53,8 +55,18 @@ class Router : public c10::WarningHandler {
 }  // namespace
 
 // libtorch keeps the handler per thread: call this on every thread that loads or runs a model.
-// The handler lives as long as the process (one per thread, a few bytes).
+// The handler lives as long as the thread. Warnings raised on libtorch's own worker threads (its
+// OpenMP pool) still go to stderr; the known deprecation is warned once per process, and is
+// raised here, under this thread's handler, before any model can raise it on a worker (loading
+// a model with the x86 engine creates quantized tensors in parallel).
 extern "C" void gst_torch_route_warnings(WarningCallback callback) {
   thread_local Router router(callback);
   c10::WarningUtils::set_warning_handler(&router);
+  static std::once_flag known_deprecation_raised;
+  std::call_once(known_deprecation_raised, [] {
+    try {
+      at::_empty_affine_quantized({1}, at::TensorOptions().dtype(at::kQUInt8), 1.0, 0);
+    } catch (...) {
+    }
+  });
 }
