@@ -38,6 +38,9 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+import rawclip  # noqa: E402  (tools/rawclip.py: the one clip decode recipe)
+
 HERE = os.path.join(ROOT, "tools", "accuracy")
 OUT = os.path.join(ROOT, "target", "accuracy")
 DATA = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
@@ -105,10 +108,13 @@ def prepare_inputs(shared: str, seed: int = SEED, crops: int = CROPS, small_crop
     media = os.path.join(shared, "media")
     w, h = CLIP_SIZE
     clip_raw = os.path.join(OUT, f"clip-{w}x{h}-rgb.raw")
-    sh(["gst-launch-1.0", "-q", "filesrc", f"location={os.path.join(media, CLIP)}", "!", "decodebin", "!",
-        "videoconvert", "!", "videoscale", "!", f"video/x-raw,format=RGB,width={w},height={h}", "!",
-        "filesink", f"location={clip_raw}"], f"decoding {CLIP}")
-    frames = os.path.getsize(clip_raw) // (w * h * 3)
+    try:
+        clip = rawclip.decode(os.path.join(media, CLIP), "RGB", w, h)
+    except RuntimeError as e:
+        fail(str(e))
+    with open(clip_raw, "wb") as f:
+        f.write(clip)
+    frames = len(clip) // (w * h * 3)
     if frames != CLIP_FRAMES:
         fail(f"{os.path.join(media, CLIP)} decoded to {frames} frames, expected {CLIP_FRAMES} "
              f"({len(CLIP_SECONDS)} s at {CLIP_FPS} fps)")

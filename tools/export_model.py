@@ -57,6 +57,9 @@ import sys
 import warnings
 from pathlib import Path
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import rawclip  # noqa: E402  (tools/rawclip.py: the one clip decode recipe)
+
 ARCHS = ["mobilenet_v2", "mobilenet_v3_large", "resnet18", "resnet50", "resnext101_32x8d", "inception_v3",
          "googlenet", "shufflenet_v2_x0_5", "shufflenet_v2_x1_0", "shufflenet_v2_x1_5", "shufflenet_v2_x2_0"]
 # The published weights for the default export (the enum's DEFAULT for every other arch).
@@ -102,26 +105,13 @@ def calibration_images(size: int, count: int = CALIBRATION_IMAGES, clip: Path = 
     """`count` ImageNet-normalized [1, 3, size, size] inputs: random resized crops (25-100% of the area,
     squashed to size x size as the element does, half of them flipped) of the demo clip's frames,
     with a fixed seed. Frames are decoded with gst-launch-1.0 (tools/setup.sh deps installs it)."""
-    import shutil
-    import subprocess
-    import tempfile
     import torch
     from torchvision.transforms import v2 as T
 
     if not clip.is_file():
         raise RuntimeError(f"calibration clip {clip} not found")
-    if shutil.which("gst-launch-1.0") is None:
-        raise RuntimeError("gst-launch-1.0 not found: needed to decode the calibration clip (tools/setup.sh deps)")
     width, height = 320, 240  # decoded at this size: crops of it are still larger than most of `size`
-    with tempfile.TemporaryDirectory() as tmp:
-        raw = Path(tmp) / "frames.rgb"
-        cmd = ["gst-launch-1.0", "-q", "filesrc", f"location={clip}", "!", "decodebin", "!", "videoconvert", "!",
-               "videoscale", "!", f"video/x-raw,format=RGB,width={width},height={height}", "!",
-               "filesink", f"location={raw}"]
-        done = subprocess.run(cmd, capture_output=True, text=True)
-        if done.returncode != 0:
-            raise RuntimeError(f"decoding {clip} failed: {done.stderr.strip() or done.stdout.strip()}")
-        data = raw.read_bytes()
+    data = rawclip.decode(str(clip), "RGB", width, height)
     frame_bytes = width * height * 3
     if not data or len(data) % frame_bytes:
         raise RuntimeError(f"decoding {clip} gave {len(data)} bytes, not whole {width}x{height} RGB frames")

@@ -40,6 +40,9 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+import rawclip  # noqa: E402  (tools/rawclip.py: the one clip decode recipe)
+
 OUT = os.path.join(ROOT, "target", "bench")
 DATA = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
 MODEL = os.environ.get("GST_TORCH_MODEL") or os.path.join(DATA, "gst-torch", "mobilenet_v2_quantized.pt")
@@ -61,15 +64,10 @@ def last_json(text: str) -> dict:
 
 def decode_clip(fmt: str, w: int, h: int) -> bytes:
     """The demo clip's frames as raw video of format `fmt`, `w`x`h`."""
-    os.makedirs(OUT, exist_ok=True)
-    once = os.path.join(OUT, f"clip-{w}x{h}-{fmt}.once")
-    sh(["gst-launch-1.0", "-q", "filesrc", f"location={CLIP}", "!", "decodebin", "!", "videoconvert",
-        "!", "videoscale", "!", f"video/x-raw,format={fmt},width={w},height={h}", "!",
-        "filesink", f"location={once}"])
-    with open(once, "rb") as f:
-        data = f.read()
-    os.remove(once)
-    return data
+    try:
+        return rawclip.decode(CLIP, fmt, w, h)
+    except RuntimeError as e:
+        sys.exit(f"failed: {e}")
 
 
 def prepare_frames(copies: int) -> dict:
