@@ -55,6 +55,19 @@ fn classify_photo(photo: &str, caps: &str) -> Vec<Classification> {
     r.results
 }
 
+/// The one result for `photo` at its own size, resized by the element to `input-size=size` for
+/// `model`.
+fn classify_at_input_size(photo: &str, model: &str, size: u32) -> Classification {
+    let r = run(&format!(
+        "filesrc location={} ! decodebin ! videoconvert ! torchclassify model={model} \
+         input-size={size} ! fakesink",
+        media(photo)
+    ));
+    assert_eq!(r.error, None, "{photo} at {size}");
+    assert_eq!(r.results.len(), 1, "{photo} at {size}");
+    r.results.into_iter().next().unwrap()
+}
+
 const CAT: std::ops::RangeInclusive<u32> = 281..=285;
 const ESPRESSO: u32 = 967;
 const ORANGE: u32 = 950;
@@ -138,15 +151,8 @@ fn input_size_is_what_the_model_sees() {
     // input_shape.pt scores class H highest and 500 + W next for a [1, 3, H, W] input: the
     // shape the model received, the same on every CPU.
     for size in [160u32, 224, 299] {
-        let r = run(&format!(
-            "filesrc location={} ! decodebin ! videoconvert ! torchclassify model={} \
-             input-size={size} ! fakesink",
-            media("orange.jpg"),
-            test_model("input_shape.pt")
-        ));
-        assert_eq!(r.error, None, "input-size={size}");
-        assert_eq!(r.results.len(), 1, "input-size={size}");
-        let ids: Vec<u32> = r.results[0].top_k.iter().map(|p| p.class_id).collect();
+        let c = classify_at_input_size("orange.jpg", &test_model("input_shape.pt"), size);
+        let ids: Vec<u32> = c.top_k.iter().map(|p| p.class_id).collect();
         assert_eq!(
             ids[..2],
             [size, 500 + size],
@@ -158,15 +164,7 @@ fn input_size_is_what_the_model_sees() {
     // that the photo's class stays among the top 5.
     for (photo, classes) in photos() {
         for size in [160, 299] {
-            let r = run(&format!(
-                "filesrc location={} ! decodebin ! videoconvert ! torchclassify model={} \
-                 input-size={size} ! fakesink",
-                media(photo),
-                model()
-            ));
-            assert_eq!(r.error, None, "{photo} at {size}");
-            assert_eq!(r.results.len(), 1, "{photo} at {size}");
-            let top5 = &r.results[0].top_k;
+            let top5 = classify_at_input_size(photo, &model(), size).top_k;
             assert!(
                 top5.iter().any(|p| classes.contains(&p.class_id)),
                 "{photo} at {size}: {:?}",
