@@ -132,14 +132,23 @@ pub struct Buffers {
 /// consumed in place), the model time or the error, and the frame the input came from.
 pub type OnResult = Box<dyn Fn(&mut [f32], Result<Duration, String>, FrameInfo) + Send>;
 
+/// Names one [`Model::queue`]d job, so that its reply is collected by name: a reply can never be
+/// taken for another job's, and waiting for a job that was discarded returns at once.
+pub type Ticket = u64;
+
 struct Job {
     buffers: Buffers,
     frame: FrameInfo,
-    /// true: [`Model::wait_reply`] collects the reply; false: the result goes to the `OnResult`.
-    wait: bool,
+    /// Some: [`Model::wait`] collects the reply; None: the result goes to the `OnResult`.
+    ticket: Option<Ticket>,
 }
 
-type Reply = (Buffers, Result<Duration, String>);
+/// A queued job's buffers back, with the model's time or the error, and the frame it ran on.
+pub struct Reply {
+    pub buffers: Buffers,
+    pub result: Result<Duration, String>,
+    pub frame: FrameInfo,
+}
 
 /// What the model thread reports once loaded: N, the warm-up estimate, a warning.
 type Loaded = (usize, Duration, Option<String>);
@@ -150,9 +159,10 @@ struct Slot {
     /// The next job; a newer submitted job replaces it (newest wins, nothing queues).
     pending: Option<Job>,
     /// Replies to [`Model::queue`]d jobs, oldest first.
-    done: VecDeque<Reply>,
-    /// The model thread is running a forward.
+    done: VecDeque<(Ticket, Reply)>,
+    /// The model thread is running a forward: for a queued job, its ticket.
     busy: bool,
+    running: Option<Ticket>,
     /// Buffers back from async jobs, for [`Model::buffers`].
     free: Vec<Buffers>,
     /// Jobs replaced before the model got to them.
@@ -245,11 +255,11 @@ impl Model {
         })
     }
 
-    /// Queues one forward whose reply [`Model::wait_reply`] collects, behind the one the model
-    /// may be running: the model starts it the moment it is free, so the caller can prepare the
-    /// next input, or finish the previous frame, meanwhile. Waits only while another queued job
-    /// has not started yet.
-    pub fn queue(&self, buffers: Buffers, frame: FrameInfo) {
+    /// Queues one forward, named `ticket`, whose reply [`Model::wait`] collects, behind the one
+    /// the model may be running: the model starts it the moment it is free, so the caller can
+    /// prepare the next input, or finish the previous frame, meanwhile. Waits only while another
+    /// queued job has not started yet.
+    pub fn queue(&self, ticket: Ticket, buffers: Buffers, frame: FrameInfo) {
         let mut slot = self.shared.lock();
         while slot.pending.is_some() && !slot.stop {
             slot = self
@@ -261,28 +271,29 @@ impl Model {
         slot.pending = Some(Job {
             buffers,
             frame,
-            wait: true,
+            ticket: Some(ticket),
         });
         drop(slot);
         self.shared.cond.notify_all();
     }
 
-    /// The reply to the oldest [`Model::queue`]d job, waiting for it if needed.
-    pub fn wait_reply(&self) -> Reply {
+    /// The reply to the job queued as `ticket`, waiting while it is queued or running. None if
+    /// there is no such job (it was discarded by a flush, or the model stopped): nothing to wait
+    /// for. Replies to older tickets nobody collected are recycled on the way.
+    pub fn wait(&self, ticket: Ticket) -> Option<Reply> {
         let mut slot = self.shared.lock();
         loop {
-            if let Some(reply) = slot.done.pop_front() {
-                return reply;
+            while slot.done.front().is_some_and(|(t, _)| *t < ticket) {
+                if let Some((_, reply)) = slot.done.pop_front() {
+                    slot.free.push(reply.buffers);
+                }
             }
-            if slot.stop {
-                let buffers = slot.pending.take().map_or_else(
-                    || Buffers {
-                        input: vec![0.0; self.input_len],
-                        logits: vec![0.0; self.num_classes],
-                    },
-                    |job| job.buffers,
-                );
-                return (buffers, Err("the model thread has stopped".into()));
+            if slot.done.front().is_some_and(|(t, _)| *t == ticket) {
+                return slot.done.pop_front().map(|(_, reply)| reply);
+            }
+            let queued = slot.pending.as_ref().is_some_and(|j| j.ticket == Some(ticket));
+            if slot.stop || !(queued || slot.running == Some(ticket)) {
+                return None;
             }
             slot = self
                 .shared
@@ -305,7 +316,7 @@ impl Model {
         if let Some(old) = slot.pending.replace(Job {
             buffers,
             frame,
-            wait: false,
+            ticket: None,
         }) {
             slot.free.push(old.buffers);
             slot.replaced += 1;
@@ -314,16 +325,15 @@ impl Model {
         self.shared.cond.notify_all();
     }
 
-    /// Drops a job still waiting for the model (after a flush). True if it was a
-    /// [`Model::queue`]d job: its reply will never come, so nobody may [`Model::wait_reply`]
-    /// for it.
-    pub fn discard_pending(&self) -> bool {
+    /// Drops a job still waiting for the model (after a flush); a [`Model::wait`] for it returns
+    /// None. A job the model is running finishes.
+    pub fn discard_pending(&self) {
         let mut slot = self.shared.lock();
-        let Some(old) = slot.pending.take() else {
-            return false;
-        };
-        slot.free.push(old.buffers);
-        old.wait
+        if let Some(old) = slot.pending.take() {
+            slot.free.push(old.buffers);
+        }
+        drop(slot);
+        self.shared.cond.notify_all();
     }
 
     /// Waits until the model thread has no job left, at most `timeout`; true if it is idle.
@@ -618,6 +628,7 @@ fn model_thread(
                 }
                 if let Some(job) = slot.pending.take() {
                     slot.busy = true;
+                    slot.running = job.ticket;
                     break job;
                 }
                 slot = shared.cond.wait(slot).unwrap_or_else(|e| e.into_inner());
@@ -633,29 +644,36 @@ fn model_thread(
             ))
         } else {
             let Buffers { input, logits } = &mut job.buffers;
-            // A panic must not leave a `wait_reply` blocked forever: turn it into an error.
+            // A panic must not leave a `wait` blocked forever: turn it into an error.
             catch_unwind(AssertUnwindSafe(|| forward(&module, input, logits, shape)))
                 .unwrap_or_else(|_| Err("libtorch panicked".into()))
                 .map(|()| start.elapsed())
                 .map_err(|e| format!("inference failed: {e}"))
         };
-        if !job.wait {
+        if job.ticket.is_none() {
             let logits = &mut job.buffers.logits;
             let _ = catch_unwind(AssertUnwindSafe(|| {
                 on_result(logits, result.clone(), job.frame)
             }));
         }
         let mut slot = shared.lock();
-        if job.wait {
-            slot.done.push_back((job.buffers, result));
-        } else {
-            slot.free.push(job.buffers);
+        match job.ticket {
+            Some(ticket) => slot.done.push_back((
+                ticket,
+                Reply {
+                    buffers: job.buffers,
+                    result,
+                    frame: job.frame,
+                },
+            )),
+            None => slot.free.push(job.buffers),
         }
         // Go on with a queued job at once, and wake the waiting thread only after the lock is
         // free, so that it does not wake into a held lock: on this 2-core VM each futex wake
         // costs 30-70 us, and the extra hand-over made the model idle ~200 us per frame.
         next = if slot.stop { None } else { slot.pending.take() };
         slot.busy = next.is_some();
+        slot.running = next.as_ref().and_then(|j| j.ticket);
         drop(slot);
         shared.cond.notify_all();
     }

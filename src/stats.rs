@@ -26,6 +26,12 @@ pub struct Stats {
     pub replaced: u64,
     /// libtorch's quantized engine after the model was loaded.
     pub engine: &'static str,
+    /// How blocking mode overlaps a frame's preparation with the model's work on the previous
+    /// one: "pipelined", "serial", "measuring" (not decided yet) or "none" (async mode, live
+    /// streams, or no frame yet).
+    pub overlap: &'static str,
+    /// Once decided: the measured time per frame pipelined and serial.
+    pub overlap_times: Option<(Duration, Duration)>,
     inference_total: Duration,
     inference_max: Duration,
     /// When the first frame came.
@@ -98,7 +104,7 @@ impl Stats {
         } else {
             0.0
         };
-        gst::Structure::builder(STRUCTURE_NAME)
+        let s = gst::Structure::builder(STRUCTURE_NAME)
             .field("frames", self.frames)
             .field("inferences", self.inferences)
             .field("skipped", self.skipped)
@@ -108,7 +114,21 @@ impl Stats {
             .field("frame-fps", rate(frames))
             .field("inference-fps", rate(inferences))
             .field("engine", self.engine)
-            .build()
+            .field(
+                "overlap",
+                if self.overlap.is_empty() {
+                    "none"
+                } else {
+                    self.overlap
+                },
+            );
+        let s = match self.overlap_times {
+            Some((pipelined, serial)) => s
+                .field("overlap-pipelined-ms", pipelined.as_secs_f64() * 1e3)
+                .field("overlap-serial-ms", serial.as_secs_f64() * 1e3),
+            None => s,
+        };
+        s.build()
     }
 }
 

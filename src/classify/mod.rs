@@ -5,6 +5,10 @@ use gst::glib;
 use gst::prelude::*;
 
 mod imp;
+mod loader;
+mod publish;
+mod scheduler;
+mod settings;
 
 glib::wrapper! {
     pub struct TorchClassify(ObjectSubclass<imp::TorchClassify>)

@@ -1,0 +1,203 @@
+//! Loading a model and its labels as the settings say, and the hot swap's loader thread.
+//!
+//! [`load`] has no side effects on the element: it returns what it loaded, the warning to post
+//! and the latency to report, and the caller applies them. [`Reloader`] is the thread a running
+//! element owns for hot swaps: property changes are requests; changes that come within
+//! [`RELOAD_SETTLE`] of each other make one load; the thread is joined when the element stops, so
+//! no load outlives the run that asked for it.
+
+use super::settings::Settings;
+use crate::inference::{Model, ModelConfig, OnResult};
+use crate::labels::Labels;
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+/// How long a hot swap waits for more property changes before it loads.
+pub const RELOAD_SETTLE: Duration = Duration::from_millis(100);
+
+/// A loaded model with its labels, and what the caller should do about it.
+pub struct Loaded {
+    pub model: Model,
+    pub labels: Labels,
+    /// A warning to post (the engine asked for is not what the model was calibrated for, or not
+    /// available).
+    pub warning: Option<String>,
+    /// Blocking mode's processing latency: the model's time with a margin for preprocessing
+    /// and jitter.
+    pub latency: gst::ClockTime,
+}
+
+/// Loads labels and model as `settings` say; `on_result` makes the model's async result handler
+/// for the labels loaded. The error names the property, the path and what is wrong.
+pub fn load(
+    settings: &Settings,
+    on_result: impl FnOnce(Labels) -> OnResult,
+) -> Result<Loaded, String> {
+    let labels = match &settings.labels {
+        None => Labels::imagenet(),
+        Some(path) => Labels::from_file(path.as_ref())
+            .map_err(|e| format!("Cannot use labels file '{path}' (property 'labels'): {e}"))?,
+    };
+    let model_error = |what: String| {
+        format!(
+            "Cannot use model '{}' (property 'model'): {what}",
+            settings.model
+        )
+    };
+    if settings.model.is_empty() {
+        return Err(model_error("no path given".into()));
+    }
+    let model = Model::load(
+        ModelConfig {
+            path: PathBuf::from(&settings.model),
+            engine: settings.engine,
+            num_threads: settings.num_threads,
+            input_width: settings.input_size as usize,
+            input_height: settings.input_size as usize,
+        },
+        on_result(labels.clone()),
+    )
+    .map_err(model_error)?;
+    let n = model.num_classes();
+    if n != labels.len() {
+        let source = match &settings.labels {
+            None => "the built-in ImageNet labels (property 'labels' unset)".to_string(),
+            Some(path) => format!("labels file '{path}' (property 'labels')"),
+        };
+        return Err(model_error(format!(
+            "it outputs {n} classes but {source} has {} labels",
+            labels.len()
+        )));
+    }
+    let warning = model.warning().map(|w| format!("Property 'engine': {w}"));
+    let latency = gst::ClockTime::try_from(model.warm_up_time() * 5 / 4)
+        .unwrap_or(gst::ClockTime::ZERO);
+    Ok(Loaded {
+        model,
+        labels,
+        warning,
+        latency,
+    })
+}
+
+/// The hot swap's loader thread, owned by a running element and joined by [`Reloader::stop`]
+/// (or when dropped).
+pub struct Reloader {
+    requests: Option<mpsc::Sender<()>>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl Reloader {
+    /// Starts the thread. For each settled burst of [`Reloader::request`]s it calls `load`
+    /// (which reads the settings as they are then) and gives the outcome to `apply`; `load`
+    /// returning None means there is nothing to do (the element stopped meanwhile).
+    pub fn start<L, A>(load: L, apply: A) -> Result<Reloader, String>
+    where
+        L: Fn() -> Option<Result<Loaded, String>> + Send + 'static,
+        A: Fn(Result<Loaded, String>) + Send + 'static,
+    {
+        let (tx, rx) = mpsc::channel::<()>();
+        let thread = thread::Builder::new()
+            .name("torchclassify-load".into())
+            .spawn(move || {
+                while rx.recv().is_ok() {
+                    // Settle: one load for changes close together.
+                    loop {
+                        match rx.recv_timeout(RELOAD_SETTLE) {
+                            Ok(()) => continue,
+                            Err(mpsc::RecvTimeoutError::Timeout) => break,
+                            Err(mpsc::RecvTimeoutError::Disconnected) => return,
+                        }
+                    }
+                    if let Some(outcome) = load() {
+                        apply(outcome);
+                    }
+                }
+            })
+            .map_err(|e| format!("could not start the model loader thread: {e}"))?;
+        Ok(Reloader {
+            requests: Some(tx),
+            thread: Some(thread),
+        })
+    }
+
+    /// Asks for a load with the settings as they will be once changes settle.
+    pub fn request(&self) {
+        if let Some(tx) = &self.requests {
+            let _ = tx.send(());
+        }
+    }
+
+    /// Stops the thread: a request still settling is dropped, a load under way finishes (its
+    /// `apply` runs) and the thread is joined.
+    pub fn stop(mut self) {
+        self.shut_down();
+    }
+
+    fn shut_down(&mut self) {
+        self.requests = None;
+        if let Some(t) = self.thread.take() {
+            // The loader may hold the last reference to the element, whose disposal then drops
+            // the reloader on the loader thread itself: it ends by itself.
+            if t.thread().id() != thread::current().id() {
+                let _ = t.join();
+            }
+        }
+    }
+}
+
+impl Drop for Reloader {
+    fn drop(&mut self) {
+        self.shut_down();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    type Counters = (Arc<Mutex<u32>>, Arc<Mutex<Vec<String>>>);
+
+    /// A reloader whose loads always fail: counts loads, keeps the errors applied.
+    fn counting() -> (Reloader, Counters) {
+        let loads = Arc::new(Mutex::new(0));
+        let applied = Arc::new(Mutex::new(Vec::new()));
+        let (l, a) = (loads.clone(), applied.clone());
+        let reloader = Reloader::start(
+            move || {
+                *l.lock().unwrap() += 1;
+                Some(Err("no model here".to_string()))
+            },
+            move |outcome| {
+                if let Err(e) = outcome {
+                    a.lock().unwrap().push(e);
+                }
+            },
+        )
+        .unwrap();
+        (reloader, (loads, applied))
+    }
+
+    #[test]
+    fn changes_close_together_make_one_load() {
+        let (reloader, (loads, applied)) = counting();
+        reloader.request();
+        reloader.request();
+        reloader.request();
+        std::thread::sleep(RELOAD_SETTLE * 5);
+        reloader.stop();
+        assert_eq!(*loads.lock().unwrap(), 1);
+        assert_eq!(*applied.lock().unwrap(), vec!["no model here".to_string()]);
+    }
+
+    #[test]
+    fn stop_drops_a_settling_request_and_joins() {
+        let (reloader, (loads, _)) = counting();
+        reloader.request();
+        reloader.stop(); // at once: the request is still settling
+        assert_eq!(*loads.lock().unwrap(), 0);
+    }
+}
