@@ -639,3 +639,132 @@ fn hot_swap(live: bool) {
         "stayed on the new model"
     );
 }
+
+/// A synchronous bus handler answers an element error by pointing `model` elsewhere: the
+/// element must not hold a lock of its own while it posts (it once posted frame errors under its
+/// state lock, which `model`'s setter takes: a deadlock). The new model then swaps in.
+#[test]
+fn sync_bus_handler_may_set_model_on_an_error() {
+    let _s = serial();
+    let (mut h, bus) = harness();
+    // The harness wraps the element in a bin.
+    let element = h
+        .element()
+        .unwrap()
+        .downcast::<gst::Bin>()
+        .unwrap()
+        .iterate_elements()
+        .find(|e| e.factory().is_some_and(|f| f.name() == "torchclassify"))
+        .unwrap();
+    let handler_element = element.clone();
+    let (ten_model, ten_labels) = (test_model("ten_classes.pt"), test_model("ten_labels.txt"));
+    bus.set_sync_handler(move |_, msg| {
+        if let gst::MessageView::Error(_) = msg.view() {
+            handler_element.set_property("labels", &ten_labels);
+            handler_element.set_property("model", &ten_model);
+        }
+        gst::BusSyncReply::Pass
+    });
+    h.set_src_caps(caps("RGB", 224, 224));
+    // The push that fails runs on a thread of its own: a deadlock fails the test, not the run.
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let flow = h.push(gst::Buffer::from_slice(vec![7u8; 1000]));
+        let _ = done.send(flow);
+        // The harness (and the element) stay alive until the swap has been seen.
+        std::thread::sleep(Duration::from_secs(30));
+        drop(h);
+    });
+    let flow = finished
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the push hung: the error was posted under a lock the handler needs");
+    assert_eq!(flow, Err(gst::FlowError::Error));
+    let updated = bus.timed_pop_filtered(
+        gst::ClockTime::from_seconds(30),
+        &[gst::MessageType::Element],
+    );
+    let s = updated
+        .as_ref()
+        .and_then(|m| m.structure())
+        .expect("a model-updated message");
+    assert_eq!(s.name(), "torchclassify-model-updated");
+    assert_eq!(s.get::<u32>("classes").unwrap(), 10);
+    assert_eq!(element.property::<String>("model"), test_model("ten_classes.pt"));
+}
+
+/// Threads whose name starts with `prefix` (Linux keeps 15 bytes of a thread's name).
+fn threads_named(prefix: &str) -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .filter(|name| name.starts_with(prefix))
+        .count()
+}
+
+/// A hot swap asked for just before the element stops: the loader thread is joined by the stop
+/// (none is left behind), and what it loaded never reaches the next run, which starts with the
+/// new settings and has nothing to swap. Delays around the loader's settle time (100 ms) hit it
+/// settling, loading and done.
+#[test]
+fn hot_swap_then_stop_and_start_at_once() {
+    let _s = serial();
+    let pipeline = gst::parse::launch(&format!(
+        "videotestsrc is-live=true ! video/x-raw,width=160,height=120,framerate=30/1 ! \
+         torchclassify name=c model={} ! fakesink name=sink sync=false",
+        model()
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let classify = pipeline.by_name("c").unwrap();
+    let bus = pipeline.bus().unwrap();
+    let timeout = gst::ClockTime::from_seconds(30);
+    let ten = |s: &gst::StructureRef| {
+        s.get::<String>("label")
+            .is_ok_and(|l| l.starts_with("colour-"))
+    };
+    for (i, delay_ms) in [0u64, 20, 60, 100, 130, 400].into_iter().enumerate() {
+        // Start on the ImageNet model; wait for a result.
+        classify.set_property("labels", None::<String>);
+        classify.set_property("model", model());
+        pipeline.set_state(gst::State::Playing).unwrap();
+        let first = bus
+            .timed_pop_filtered(timeout, &[gst::MessageType::Element, gst::MessageType::Error])
+            .expect("a result");
+        let s = first.structure().unwrap();
+        assert_eq!(s.name(), "torchclassify", "cycle {i}: {s}");
+        assert!(!ten(s), "cycle {i}: started on the ImageNet model");
+        // Ask for a swap, then stop after `delay_ms`.
+        classify.set_property("labels", test_model("ten_labels.txt"));
+        classify.set_property("model", test_model("ten_classes.pt"));
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        pipeline.set_state(gst::State::Null).unwrap();
+        assert_eq!(
+            threads_named("torchclassify"),
+            0,
+            "cycle {i}: a model or loader thread outlived the stop"
+        );
+        while bus.pop().is_some() {}
+        // The next run: the 10-class model from its first result on, and no swap message.
+        pipeline.set_state(gst::State::Playing).unwrap();
+        let mut results = 0;
+        while results < 5 {
+            let msg = bus
+                .timed_pop_filtered(
+                    timeout,
+                    &[
+                        gst::MessageType::Element,
+                        gst::MessageType::Error,
+                        gst::MessageType::Warning,
+                    ],
+                )
+                .unwrap_or_else(|| panic!("cycle {i}: no result"));
+            let s = msg.structure().unwrap_or_else(|| panic!("cycle {i}: {msg:?}"));
+            assert_eq!(s.name(), "torchclassify", "cycle {i}: {s}");
+            assert!(ten(s), "cycle {i}: result {results} not from the 10-class model: {s}");
+            results += 1;
+        }
+        pipeline.set_state(gst::State::Null).unwrap();
+        while bus.pop().is_some() {}
+    }
+}
