@@ -156,6 +156,13 @@ mod tests {
         assert_eq!(st.get::<u64>("frames").unwrap(), 10);
         assert_eq!(st.get::<u64>("inferences").unwrap(), 5);
         assert_eq!(st.get::<u64>("skipped").unwrap(), 1);
+        assert_eq!(st.get::<&str>("overlap").unwrap(), "none");
+        assert!(!st.has_field("overlap-pipelined-ms"));
+        s.overlap = "serial";
+        s.overlap_times = Some((Duration::from_millis(8), Duration::from_millis(6)));
+        let st = s.to_structure(t0 + Duration::from_secs(5));
+        assert_eq!(st.get::<&str>("overlap").unwrap(), "serial");
+        assert!((st.get::<f64>("overlap-serial-ms").unwrap() - 6.0).abs() < 1e-9);
         assert!((st.get::<f64>("mean-inference-ms").unwrap() - 6.0).abs() < 1e-9);
         assert!((st.get::<f64>("max-inference-ms").unwrap() - 10.0).abs() < 1e-9);
         assert!((st.get::<f64>("frame-fps").unwrap() - 10.0).abs() < 1e-9);

@@ -471,3 +471,63 @@ fn non_live_stream_keeps_order_and_results_across_a_caps_change() {
     assert!(sink.is_eos());
     pipeline.set_state(gst::State::Null).unwrap();
 }
+
+/// A non-live stream long enough for the element to measure both ways of overlapping (4 frames,
+/// 16 pipelined, 16 serial): cat and coffee frames alternate, so a result given to the frame
+/// before or after its own, at any switch between the ways, would show. `stats` says which way
+/// was kept and what each measured.
+#[test]
+fn non_live_stream_measures_overlap_and_every_frame_keeps_its_own_result() {
+    const FRAMES: usize = 60;
+    let (caps, cat) = frame("cat.png");
+    let (_, coffee) = frame("coffee.png");
+    let pipeline = gst::parse::launch(&format!(
+        "appsrc name=src format=time ! torchclassify name=c model={} ! \
+         appsink name=sink sync=false",
+        model()
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let src = pipeline
+        .by_name("src")
+        .unwrap()
+        .downcast::<gst_app::AppSrc>()
+        .unwrap();
+    let sink = pipeline
+        .by_name("sink")
+        .unwrap()
+        .downcast::<gst_app::AppSink>()
+        .unwrap();
+    src.set_caps(Some(&caps));
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let frame_time = gst::ClockTime::from_mseconds(40);
+    for i in 0..FRAMES {
+        let mut buffer = if i % 2 == 0 { cat.copy() } else { coffee.copy() };
+        buffer.get_mut().unwrap().set_pts(frame_time * i as u64);
+        src.push_buffer(buffer).unwrap();
+    }
+    src.end_of_stream().unwrap();
+    for i in 0..FRAMES {
+        let sample = sink
+            .try_pull_sample(gst::ClockTime::from_seconds(30))
+            .unwrap_or_else(|| panic!("frame {i} missing"));
+        let buffer = sample.buffer().unwrap();
+        assert_eq!(buffer.pts(), Some(frame_time * i as u64));
+        let meta = ClassificationMeta::from_buffer(buffer).expect("meta on every frame");
+        assert_eq!(meta.frame_number(), i as u64, "frame {i}'s own result");
+        let classes = if i % 2 == 0 { CAT } else { ESPRESSO..=ESPRESSO };
+        assert!(classes.contains(&meta.class_id()), "frame {i}: {}", meta.label());
+    }
+    let stats = pipeline
+        .by_name("c")
+        .unwrap()
+        .property::<gst::Structure>("stats");
+    pipeline.set_state(gst::State::Null).unwrap();
+    let overlap = stats.get::<String>("overlap").unwrap();
+    assert!(["pipelined", "serial"].contains(&overlap.as_str()), "{stats}");
+    for field in ["overlap-pipelined-ms", "overlap-serial-ms"] {
+        assert!(stats.get::<f64>(field).unwrap() > 0.0, "{stats}");
+    }
+    assert_eq!(stats.get::<u64>("inferences").unwrap(), FRAMES as u64);
+}

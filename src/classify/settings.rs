@@ -215,9 +215,10 @@ pub fn properties() -> &'static [glib::ParamSpec] {
                      waiting (newest wins, nothing queues), and buffers carry the newest \
                      finished result (none before the first one). Adds no latency. Off: \
                      every frame waits for its own result, the LATENCY query includes the \
-                     model's time, and frames already late by downstream QoS skip inference; \
-                     on a non-live stream the next frame is prepared while the model works \
-                     (each frame is held until the next arrives)",
+                     model's time, and frames already late by downstream QoS skip inference \
+                     (qos=true, the default); on a non-live stream the next frame can be \
+                     prepared while the model works, each frame held until the next arrives, \
+                     when that measures faster (stats: overlap)",
                 )
                 .default_value(DEFAULT_ASYNC)
                 .mutable_ready()
@@ -248,7 +249,8 @@ pub fn properties() -> &'static [glib::ParamSpec] {
                     "torchclassify-stats: frames, inferences, skipped (late by QoS), \
                      replaced (async frames a newer one replaced), mean-inference-ms, \
                      max-inference-ms, frame-fps and inference-fps since the first frame \
-                     (until EOS, after it), engine",
+                     (until EOS, after it), engine, overlap (pipelined, serial, measuring or \
+                     none) and, once measured, overlap-pipelined-ms and overlap-serial-ms",
                 )
                 .read_only()
                 .build(),
