@@ -291,7 +291,10 @@ impl Model {
             if slot.done.front().is_some_and(|(t, _)| *t == ticket) {
                 return slot.done.pop_front().map(|(_, reply)| reply);
             }
-            let queued = slot.pending.as_ref().is_some_and(|j| j.ticket == Some(ticket));
+            let queued = slot
+                .pending
+                .as_ref()
+                .is_some_and(|j| j.ticket == Some(ticket));
             if slot.stop || !(queued || slot.running == Some(ticket)) {
                 return None;
             }

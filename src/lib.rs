@@ -83,6 +83,9 @@ gst::plugin_define!(
     env!("CARGO_PKG_DESCRIPTION"),
     plugin_init,
     concat!(env!("CARGO_PKG_VERSION"), "-", env!("COMMIT_ID")),
+    // The crate is MIT OR Apache-2.0 (Cargo.toml, README). GStreamer's license field takes one
+    // of its own names and knows no dual license: "MIT/X11" is its name for MIT, as in
+    // gst-plugins-rs' dual-licensed plugins.
     "MIT/X11",
     env!("CARGO_PKG_NAME"),
     env!("CARGO_PKG_NAME"),

@@ -33,15 +33,15 @@ pub fn to_structure(c: &Classification) -> gst::Structure {
         .field("confidence", top1.confidence)
         .field(
             "top-k-labels",
-            gst::Array::new(c.top_k.iter().map(|p| &*p.label)),
+            gst::Array::new(c.top_k().iter().map(|p| &*p.label)),
         )
         .field(
             "top-k-ids",
-            gst::Array::new(c.top_k.iter().map(|p| p.class_id as i32)),
+            gst::Array::new(c.top_k().iter().map(|p| p.class_id as i32)),
         )
         .field(
             "top-k-confidences",
-            gst::Array::new(c.top_k.iter().map(|p| p.confidence)),
+            gst::Array::new(c.top_k().iter().map(|p| p.confidence)),
         )
         .field("frame", c.frame.number)
         .field("timestamp", c.frame.timestamp)
@@ -101,20 +101,19 @@ pub fn from_structure(s: &gst::StructureRef) -> Result<Classification, String> {
         s.get::<Option<gst::ClockTime>>(field)
             .map_err(|e| err(field, &e))
     };
-    Ok(Classification {
-        top_k,
-        frame: FrameInfo {
-            number: s.get::<u64>("frame").map_err(|e| err("frame", &e))?,
-            timestamp: time("timestamp")?,
-            stream_time: time("stream-time")?,
-            running_time: time("running-time")?,
-            duration: time("duration")?,
-        },
-        inference_time: gst::ClockTime::from_nseconds(
-            s.get::<u64>("inference-time")
-                .map_err(|e| err("inference-time", &e))?,
-        ),
-    })
+    let frame = FrameInfo {
+        number: s.get::<u64>("frame").map_err(|e| err("frame", &e))?,
+        timestamp: time("timestamp")?,
+        stream_time: time("stream-time")?,
+        running_time: time("running-time")?,
+        duration: time("duration")?,
+    };
+    let inference_time = gst::ClockTime::from_nseconds(
+        s.get::<u64>("inference-time")
+            .map_err(|e| err("inference-time", &e))?,
+    );
+    Classification::new(top_k, frame, inference_time)
+        .ok_or_else(|| "no classes in top-k".to_string())
 }
 
 #[cfg(test)]
@@ -124,8 +123,8 @@ mod tests {
     #[test]
     fn round_trip() {
         gst::init().unwrap();
-        let c = Classification {
-            top_k: vec![
+        let c = Classification::new(
+            vec![
                 Prediction {
                     class_id: 967,
                     label: Arc::from("espresso"),
@@ -137,15 +136,16 @@ mod tests {
                     confidence: 0.05,
                 },
             ],
-            frame: FrameInfo {
+            FrameInfo {
                 number: 3,
                 timestamp: Some(gst::ClockTime::from_mseconds(100)),
                 stream_time: Some(gst::ClockTime::from_mseconds(100)),
                 running_time: None,
                 duration: Some(gst::ClockTime::from_mseconds(33)),
             },
-            inference_time: gst::ClockTime::from_useconds(2500),
-        };
+            gst::ClockTime::from_useconds(2500),
+        )
+        .unwrap();
         let s = to_structure(&c);
         assert_eq!(s.get::<&str>("label").unwrap(), "espresso");
         assert_eq!(s.get::<i32>("class-id").unwrap(), 967);

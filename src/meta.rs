@@ -51,6 +51,10 @@ impl ClassificationMeta {
         buffer: &mut gst::BufferRef,
         classification: Classification,
     ) -> gst::MetaRefMut<'_, Self, gst::meta::Standalone> {
+        // SAFETY: the buffer is writable (`&mut BufferRef`); `meta_init` moves the
+        // classification out of `params` (hence ManuallyDrop: it is not dropped here too);
+        // gst_buffer_add_meta returns the new meta of our registered info, laid out as
+        // `imp::ClassificationMeta`, which lives as long as the buffer.
         unsafe {
             let mut params = std::mem::ManuallyDrop::new(imp::Params { classification });
             let meta = gst::ffi::gst_buffer_add_meta(
@@ -80,7 +84,7 @@ impl ClassificationMeta {
         self.0.classification.confidence()
     }
     pub fn top_k(&self) -> &[Prediction] {
-        &self.0.classification.top_k
+        self.0.classification.top_k()
     }
     /// PTS of the frame the result was computed on (with `inference-interval` > 1 or `async`,
     /// possibly an earlier frame than this buffer's).
@@ -93,6 +97,8 @@ impl ClassificationMeta {
     }
 }
 
+// SAFETY: `GstType` is the #[repr(C)] struct GStreamer allocates for our registered info, and
+// `meta_api` returns the API type that info was registered with.
 unsafe impl MetaAPI for ClassificationMeta {
     type GstType = imp::ClassificationMeta;
 
@@ -126,6 +132,7 @@ mod imp {
     }
 
     pub(super) fn meta_api_get_type() -> glib::Type {
+        // SAFETY: a NUL-terminated static name and a NULL-terminated (empty) tag array.
         static TYPE: LazyLock<glib::Type> = LazyLock::new(|| unsafe {
             let t = from_glib(gst::ffi::gst_meta_api_type_register(
                 c"GstTorchClassificationMetaAPI".as_ptr() as *const _,
@@ -142,6 +149,9 @@ mod imp {
         params: glib::ffi::gpointer,
         _buffer: *mut gst::ffi::GstBuffer,
     ) -> glib::ffi::gboolean {
+        // SAFETY: GStreamer calls this once per new meta, `meta` pointing at size_of
+        // ClassificationMeta uninitialised bytes after the GstMeta header, `params` at the
+        // `Params` that `ClassificationMeta::add` passed (and will not drop): read once, moved in.
         unsafe {
             assert!(!params.is_null());
             let meta = &mut *(meta as *mut ClassificationMeta);
@@ -155,6 +165,7 @@ mod imp {
         meta: *mut gst::ffi::GstMeta,
         _buffer: *mut gst::ffi::GstBuffer,
     ) {
+        // SAFETY: called once when the meta goes, after `meta_init` initialised the field.
         unsafe {
             let meta = &mut *(meta as *mut ClassificationMeta);
             ptr::drop_in_place(&mut meta.classification);
@@ -169,6 +180,7 @@ mod imp {
         _type_: glib::ffi::GQuark,
         _data: glib::ffi::gpointer,
     ) -> glib::ffi::gboolean {
+        // SAFETY: `meta` is one of ours (initialised); GStreamer passes a writable `dest`.
         unsafe {
             let meta = &*(meta as *mut ClassificationMeta);
             super::ClassificationMeta::add(
@@ -181,9 +193,12 @@ mod imp {
 
     pub(super) fn meta_get_info() -> *const gst::ffi::GstMetaInfo {
         struct MetaInfo(ptr::NonNull<gst::ffi::GstMetaInfo>);
+        // SAFETY: the registered info is immutable and lives for the whole process.
         unsafe impl Send for MetaInfo {}
         unsafe impl Sync for MetaInfo {}
 
+        // SAFETY: registers our API type with the size of our struct and functions matching
+        // GStreamer's signatures; the name is a NUL-terminated static string.
         static META_INFO: LazyLock<MetaInfo> = LazyLock::new(|| unsafe {
             MetaInfo(
                 ptr::NonNull::new(gst::ffi::gst_meta_register(

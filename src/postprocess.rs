@@ -30,16 +30,35 @@ pub struct FrameInfo {
 /// it was computed on, and how long the model took.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Classification {
-    pub top_k: Vec<Prediction>,
+    /// Never empty: only [`Classification::new`] makes one.
+    top_k: Vec<Prediction>,
     pub frame: FrameInfo,
     /// Time spent in the model's forward pass.
     pub inference_time: gst::ClockTime,
 }
 
 impl Classification {
+    /// A result of the classes `top_k`, best first; None if there is none.
+    pub fn new(
+        top_k: Vec<Prediction>,
+        frame: FrameInfo,
+        inference_time: gst::ClockTime,
+    ) -> Option<Self> {
+        (!top_k.is_empty()).then_some(Classification {
+            top_k,
+            frame,
+            inference_time,
+        })
+    }
+
+    /// The top-k classes, best first (at least one).
+    pub fn top_k(&self) -> &[Prediction] {
+        &self.top_k
+    }
+
     /// The best class.
     pub fn top1(&self) -> &Prediction {
-        // `top_k` is never empty: `classify` refuses k = 0 and empty outputs.
+        // Never empty: `new` refuses an empty top-k and the field is private.
         &self.top_k[0]
     }
     pub fn label(&self) -> &str {

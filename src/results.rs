@@ -16,7 +16,7 @@ pub fn to_json(c: &Classification) -> serde_json::Value {
         "label": c.label(),
         "class-id": c.class_id(),
         "confidence": c.confidence(),
-        "top-k": c.top_k.iter().map(|p| serde_json::json!({
+        "top-k": c.top_k().iter().map(|p| serde_json::json!({
             "label": &*p.label,
             "id": p.class_id,
             "confidence": p.confidence,
@@ -57,8 +57,8 @@ mod tests {
 
     #[test]
     fn one_object_per_line_with_every_field() {
-        let c = Classification {
-            top_k: vec![
+        let c = Classification::new(
+            vec![
                 Prediction {
                     class_id: 950,
                     label: Arc::from("orange"),
@@ -70,13 +70,14 @@ mod tests {
                     confidence: 0.25,
                 },
             ],
-            frame: FrameInfo {
+            FrameInfo {
                 number: 7,
                 timestamp: Some(gst::ClockTime::from_mseconds(700)),
                 ..Default::default()
             },
-            inference_time: gst::ClockTime::from_useconds(2500),
-        };
+            gst::ClockTime::from_useconds(2500),
+        )
+        .unwrap();
         let v = to_json(&c);
         assert_eq!(v["pts"], 700_000_000u64);
         assert_eq!(v["frame"], 7);
@@ -86,10 +87,8 @@ mod tests {
         assert_eq!(v["top-k"][1]["label"], "lemon");
         assert_eq!(v["top-k"][1]["id"], 951);
         assert_eq!(v["inference-ms"], 2.5);
-        let none = Classification {
-            frame: FrameInfo::default(),
-            ..c.clone()
-        };
+        let mut none = c.clone();
+        none.frame = FrameInfo::default();
         assert!(to_json(&none)["pts"].is_null());
 
         let path =

@@ -689,7 +689,10 @@ fn sync_bus_handler_may_set_model_on_an_error() {
         .expect("a model-updated message");
     assert_eq!(s.name(), "torchclassify-model-updated");
     assert_eq!(s.get::<u32>("classes").unwrap(), 10);
-    assert_eq!(element.property::<String>("model"), test_model("ten_classes.pt"));
+    assert_eq!(
+        element.property::<String>("model"),
+        test_model("ten_classes.pt")
+    );
 }
 
 /// Threads whose name starts with `prefix` (Linux keeps 15 bytes of a thread's name).
@@ -729,7 +732,10 @@ fn hot_swap_then_stop_and_start_at_once() {
         classify.set_property("model", model());
         pipeline.set_state(gst::State::Playing).unwrap();
         let first = bus
-            .timed_pop_filtered(timeout, &[gst::MessageType::Element, gst::MessageType::Error])
+            .timed_pop_filtered(
+                timeout,
+                &[gst::MessageType::Element, gst::MessageType::Error],
+            )
             .expect("a result");
         let s = first.structure().unwrap();
         assert_eq!(s.name(), "torchclassify", "cycle {i}: {s}");
@@ -759,9 +765,14 @@ fn hot_swap_then_stop_and_start_at_once() {
                     ],
                 )
                 .unwrap_or_else(|| panic!("cycle {i}: no result"));
-            let s = msg.structure().unwrap_or_else(|| panic!("cycle {i}: {msg:?}"));
+            let s = msg
+                .structure()
+                .unwrap_or_else(|| panic!("cycle {i}: {msg:?}"));
             assert_eq!(s.name(), "torchclassify", "cycle {i}: {s}");
-            assert!(ten(s), "cycle {i}: result {results} not from the 10-class model: {s}");
+            assert!(
+                ten(s),
+                "cycle {i}: result {results} not from the 10-class model: {s}"
+            );
             results += 1;
         }
         pipeline.set_state(gst::State::Null).unwrap();

@@ -66,15 +66,16 @@ fn changed(out: &gst::Buffer) -> (usize, usize, usize, usize, usize) {
 #[test]
 fn a_result_in_a_roi_meta_param_is_drawn_in_the_chosen_corner_only() {
     // As a C or Python app would attach it, without our Rust meta.
-    let result = Classification {
-        top_k: vec![Prediction {
+    let result = Classification::new(
+        vec![Prediction {
             class_id: 950,
             label: Arc::from("orange"),
             confidence: 0.93,
         }],
-        frame: FrameInfo::default(),
-        inference_time: gst::ClockTime::ZERO,
-    };
+        FrameInfo::default(),
+        gst::ClockTime::ZERO,
+    )
+    .unwrap();
     for (position, left, top) in [("top-left", true, true), ("bottom-right", false, false)] {
         let mut h = harness(&format!("position={position}"));
         let mut input = frame();

@@ -177,11 +177,8 @@ fn classification(
 ) -> Output {
     let top_k = postprocess::classify(logits, top_k, labels)
         .ok_or_else(|| "Model returned no classes".to_string())?;
-    Ok(Classification {
-        top_k,
-        frame,
-        inference_time: gst::ClockTime::try_from(time).unwrap_or(gst::ClockTime::ZERO),
-    })
+    let time = gst::ClockTime::try_from(time).unwrap_or(gst::ClockTime::ZERO);
+    Classification::new(top_k, frame, time).ok_or_else(|| "Model returned no classes".to_string())
 }
 
 /// Fills `input` with the model's input for the frame in `buffer`.
@@ -279,9 +276,7 @@ impl TorchClassify {
                 (s.top_k as usize, s.post_messages)
             };
             match result.and_then(|time| classification(logits, &labels, top_k, frame, time)) {
-                Ok(c) => imp
-                    .publisher
-                    .async_result(&imp.element(), c, post_messages),
+                Ok(c) => imp.publisher.async_result(&imp.element(), c, post_messages),
                 Err(e) => gst::element_imp_error!(imp, gst::LibraryError::Failed, ("{}", e)),
             }
         })
@@ -404,9 +399,8 @@ impl TorchClassify {
         let arrived = Instant::now();
         let segment = self.obj().segment();
         let segment = segment.downcast_ref::<gst::ClockTime>();
-        let late = self.is_late(
-            segment.and_then(|s| inbuf.pts().and_then(|pts| s.to_running_time(pts))),
-        );
+        let late =
+            self.is_late(segment.and_then(|s| inbuf.pts().and_then(|pts| s.to_running_time(pts))));
         let ask_live = self
             .state()
             .as_ref()
@@ -835,7 +829,10 @@ impl BaseTransformImpl for TorchClassify {
                     gst::element_imp_error!(
                         self,
                         gst::StreamError::Failed,
-                        ("Internal data stream error: the last frame's push gave {:?}", flow)
+                        (
+                            "Internal data stream error: the last frame's push gave {:?}",
+                            flow
+                        )
                     );
                 }
                 let post_stats = self.settings().stats_interval > 0;

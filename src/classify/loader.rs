@@ -72,8 +72,8 @@ pub fn load(
         )));
     }
     let warning = model.warning().map(|w| format!("Property 'engine': {w}"));
-    let latency = gst::ClockTime::try_from(model.warm_up_time() * 5 / 4)
-        .unwrap_or(gst::ClockTime::ZERO);
+    let latency =
+        gst::ClockTime::try_from(model.warm_up_time() * 5 / 4).unwrap_or(gst::ClockTime::ZERO);
     Ok(Loaded {
         model,
         labels,

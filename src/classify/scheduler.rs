@@ -168,7 +168,10 @@ impl<T, O> Scheduler<T, O> {
         let due = number.is_multiple_of(arrival.interval.max(1));
         if !due || (!self.async_ && arrival.late) {
             self.release(backend, &mut out);
-            out.push(leave(item, if due { Outcome::Late } else { Outcome::Carry }));
+            out.push(leave(
+                item,
+                if due { Outcome::Late } else { Outcome::Carry },
+            ));
             return Step { out, error: None };
         }
         let mut input = backend.input();
@@ -269,11 +272,24 @@ pub struct Overlap {
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Phase {
-    WarmUp { seen: u32 },
-    Measure { pipelined: bool, start: Instant, seen: u32, other: Option<Duration> },
-    Decided { pipelined: bool, pipelined_time: Duration, serial_time: Duration },
+    WarmUp {
+        seen: u32,
+    },
+    Measure {
+        pipelined: bool,
+        start: Instant,
+        seen: u32,
+        other: Option<Duration>,
+    },
+    Decided {
+        pipelined: bool,
+        pipelined_time: Duration,
+        serial_time: Duration,
+    },
     #[cfg_attr(not(test), allow(dead_code))]
-    Fixed { pipelined: bool },
+    Fixed {
+        pipelined: bool,
+    },
 }
 
 /// What [`Overlap`] chose, for `stats`.
@@ -494,7 +510,11 @@ mod tests {
     fn pipelined_frame_is_held_until_the_next_and_leaves_first() {
         let fake = Fake::eager();
         let mut s = scheduler(false, false, true);
-        assert!(s.frame(&fake, 1, arrival(1, false), item_input).out.is_empty());
+        assert!(
+            s.frame(&fake, 1, arrival(1, false), item_input)
+                .out
+                .is_empty()
+        );
         assert!(s.holds());
         let step = s.frame(&fake, 2, arrival(1, false), item_input);
         assert_eq!(outcomes(step.out), vec![(1, Outcome::Fresh(10))]);
@@ -505,7 +525,11 @@ mod tests {
             outcomes(step.out),
             vec![(2, Outcome::Fresh(20)), (3, Outcome::Carry)]
         );
-        assert!(s.frame(&fake, 4, arrival(3, false), item_input).out.is_empty());
+        assert!(
+            s.frame(&fake, 4, arrival(3, false), item_input)
+                .out
+                .is_empty()
+        );
         assert_eq!(outcomes(s.drain(&fake)), vec![(4, Outcome::Fresh(40))]);
         assert!(s.drain(&fake).is_empty());
     }
@@ -520,7 +544,11 @@ mod tests {
         fake.run_one(); // frame 1's job runs while frame 2 is prepared
         let step = s.frame(&fake, 2, arrival(1, false), item_input);
         assert_eq!(outcomes(step.out), vec![(1, Outcome::Fresh(10))]);
-        assert_eq!(fake.queued.borrow().len(), 1, "frame 2's job waits for the model");
+        assert_eq!(
+            fake.queued.borrow().len(),
+            1,
+            "frame 2's job waits for the model"
+        );
     }
 
     #[test]
@@ -622,10 +650,16 @@ mod tests {
         let fake = Fake::eager();
         let mut s = scheduler(false, false, true);
         s.frame(&fake, 1, arrival(1, false), item_input);
-        let step = s.frame(&fake, 2, arrival(1, false), |_, _, _: &mut u64| Err("bad frame"));
+        let step = s.frame(&fake, 2, arrival(1, false), |_, _, _: &mut u64| {
+            Err("bad frame")
+        });
         assert_eq!(step.error, Some("bad frame"));
         assert_eq!(outcomes(step.out), vec![(1, Outcome::Fresh(10))]);
-        assert_eq!(*fake.recycled.borrow(), 1, "the bad frame's input was given back");
+        assert_eq!(
+            *fake.recycled.borrow(),
+            1,
+            "the bad frame's input was given back"
+        );
         assert!(!s.holds());
     }
 

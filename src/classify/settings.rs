@@ -60,7 +60,6 @@ impl Default for Settings {
     }
 }
 
-
 impl Settings {
     /// Stores a property value (GObject has checked its type and range).
     pub fn set(&mut self, value: &glib::Value, pspec: &glib::ParamSpec) {

@@ -47,7 +47,7 @@ pub fn caption(c: &Classification, show_top_k: bool, min_confidence: f64) -> Str
     let line = |label: &str, confidence: f64| format!("{label} {:.0}%", confidence * 100.0);
     let mut text = line(c.label(), c.confidence());
     if show_top_k {
-        for p in &c.top_k[1..] {
+        for p in c.top_k().iter().skip(1) {
             text.push('\n');
             text.push_str(&line(&p.label, p.confidence));
         }
@@ -171,8 +171,8 @@ mod tests {
     use std::sync::Arc;
 
     fn result(confidence: f64) -> Classification {
-        Classification {
-            top_k: vec![
+        Classification::new(
+            vec![
                 Prediction {
                     class_id: 967,
                     label: Arc::from("espresso"),
@@ -184,9 +184,10 @@ mod tests {
                     confidence: 0.02,
                 },
             ],
-            frame: FrameInfo::default(),
-            inference_time: gst::ClockTime::ZERO,
-        }
+            FrameInfo::default(),
+            gst::ClockTime::ZERO,
+        )
+        .unwrap()
     }
 
     #[test]
