@@ -1,9 +1,9 @@
 //! GStreamer glue of `torchoverlay`: properties, caps and the per-frame path. What to write,
-//! rendering and blending live in `render`.
+//! where, and the rendered text live in `render`; gstreamer-video's overlay composition blends it
+//! or carries it downstream as meta.
 
-use super::render::{self, Position, TextImage};
+use super::render::{self, Position};
 use crate::meta::{self, ClassificationMeta};
-use crate::preprocess::PixelLayout;
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
@@ -47,20 +47,47 @@ impl Default for Settings {
     }
 }
 
-/// The text image last rendered, and what it was rendered from.
+/// The composition last made, and what it was made from.
 struct Cached {
     text: String,
     settings: Settings,
-    default_px: i32,
-    image: TextImage,
+    width: u32,
+    height: u32,
+    composition: gst_video::VideoOverlayComposition,
 }
 
-#[derive(Default)]
+/// What happens to a frame's text: blended into its pixels, or attached as a
+/// `GstVideoOverlayCompositionMeta` for downstream to draw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Output {
+    Blend,
+    Attach,
+    /// Downstream took caps with the composition meta feature; its answer to an allocation query
+    /// (asked before the next frame with text) decides.
+    AskDownstream,
+}
+
 struct State {
-    info: Option<(gst_video::VideoInfo, PixelLayout)>,
+    info: Option<gst_video::VideoInfo>,
+    output: Output,
+    /// The caps let downstream choose (`Output::AskDownstream` after `set_caps`).
+    ask_on_reconfigure: bool,
     cached: Option<Cached>,
 }
 
+impl Default for State {
+    fn default() -> Self {
+        State {
+            info: None,
+            output: Output::Blend,
+            ask_on_reconfigure: false,
+            cached: None,
+        }
+    }
+}
+
+/// Lock order: `settings` and `state` are never held together (settings are cloned first).
+/// Nothing is posted, pushed or queried while either is held.
 #[derive(Default)]
 pub struct TorchOverlay {
     settings: Mutex<Settings>,
@@ -69,6 +96,43 @@ pub struct TorchOverlay {
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Whether the first structure of `caps` has the overlay composition meta caps feature (not
+/// merely ANY features).
+fn has_composition_feature(caps: &gst::CapsRef) -> bool {
+    caps.features(0).is_some_and(|f| {
+        !f.is_any() && f.contains(gst_video::CAPS_FEATURE_META_GST_VIDEO_OVERLAY_COMPOSITION)
+    })
+}
+
+/// Sink and src templates: every format gstreamer-video's overlay composition blends into
+/// (`GST_VIDEO_OVERLAY_COMPOSITION_BLEND_FORMATS`, which is `GST_VIDEO_FORMATS_ALL`, the list
+/// `gst_video_formats_raw()` returns and `textoverlay` takes), in system memory, with or without
+/// the overlay composition meta caps feature.
+fn pad_templates() -> Vec<gst::PadTemplate> {
+    let plain = gst_video::VideoCapsBuilder::new()
+        .format_list(gst_video::VideoFormat::iter_raw())
+        .build();
+    let with_meta = gst_video::VideoCapsBuilder::new()
+        .features([
+            gst::CAPS_FEATURE_MEMORY_SYSTEM_MEMORY,
+            gst_video::CAPS_FEATURE_META_GST_VIDEO_OVERLAY_COMPOSITION,
+        ])
+        .format_list(gst_video::VideoFormat::iter_raw())
+        .build();
+    let mut caps = plain;
+    caps.make_mut().append(with_meta);
+    [
+        ("sink", gst::PadDirection::Sink),
+        ("src", gst::PadDirection::Src),
+    ]
+    .into_iter()
+    .map(|(name, direction)| {
+        gst::PadTemplate::new(name, direction, gst::PadPresence::Always, &caps)
+            .expect("valid static pad template")
+    })
+    .collect()
 }
 
 #[glib::object_subclass]
@@ -168,7 +232,8 @@ impl ElementImpl for TorchOverlay {
                 "Classification overlay",
                 "Filter/Editor/Video",
                 "Draws the classification a buffer carries (torchclassify's meta, or a \
-                 full-frame ROI meta with a torchclassify param) onto the frame",
+                 full-frame ROI meta with a torchclassify param) onto the frame, or attaches it \
+                 as overlay composition meta for a downstream that composites",
                 "gst-torch developers",
             )
         });
@@ -176,8 +241,7 @@ impl ElementImpl for TorchOverlay {
     }
 
     fn pad_templates() -> &'static [gst::PadTemplate] {
-        static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> =
-            LazyLock::new(crate::packed_rgb_pad_templates);
+        static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(pad_templates);
         PAD_TEMPLATES.as_ref()
     }
 }
@@ -188,13 +252,85 @@ impl BaseTransformImpl for TorchOverlay {
     const PASSTHROUGH_ON_SAME_CAPS: bool = false;
     const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
 
+    /// Same format and size on both sides. Towards downstream, caps with the overlay
+    /// composition meta feature come first (the text then travels as meta where downstream
+    /// draws it, as `textoverlay` and `cea608overlay` do), the plain caps second; towards
+    /// upstream, downstream caps with the feature also allow plain caps (the element adds the
+    /// meta itself).
+    fn transform_caps(
+        &self,
+        direction: gst::PadDirection,
+        caps: &gst::Caps,
+        filter: Option<&gst::Caps>,
+    ) -> Option<gst::Caps> {
+        let feature = gst_video::CAPS_FEATURE_META_GST_VIDEO_OVERLAY_COMPOSITION;
+        let mut other = if caps.is_any() {
+            caps.clone()
+        } else {
+            let mut other = gst::Caps::new_empty();
+            let out = other.make_mut();
+            for (s, f) in caps.iter_with_features() {
+                if f.is_any() {
+                    out.append_structure_full(s.to_owned(), Some(f.to_owned()));
+                    continue;
+                }
+                let has = f.contains(feature);
+                if direction == gst::PadDirection::Sink && !has {
+                    let mut with = f.to_owned();
+                    with.add(feature);
+                    out.append_structure_full(s.to_owned(), Some(with));
+                } else if direction == gst::PadDirection::Src && has {
+                    let mut without = f.to_owned();
+                    without.remove(feature);
+                    out.append_structure_full(s.to_owned(), Some(without));
+                }
+                out.append_structure_full(s.to_owned(), Some(f.to_owned()));
+            }
+            other
+        };
+        if let Some(filter) = filter {
+            other = filter.intersect_with_mode(&other, gst::CapsIntersectMode::First);
+        }
+        gst::debug!(
+            CAT,
+            imp = self,
+            "transformed {caps} ({direction:?}) into {other}"
+        );
+        Some(other)
+    }
+
     fn set_caps(&self, incaps: &gst::Caps, outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {
         let info = gst_video::VideoInfo::from_caps(incaps)
             .map_err(|_| gst::loggable_error!(CAT, "Invalid caps {}", incaps))?;
-        let layout = crate::layout(info.format())
-            .ok_or_else(|| gst::loggable_error!(CAT, "Unsupported format {}", info.format()))?;
-        lock(&self.state).info = Some((info, layout));
+        // As textoverlay: upstream caps with the feature mean upstream already lets buffers
+        // carry compositions downstream; downstream taking caps with the feature lets it, and its
+        // allocation answer (after these caps reach it) says whether it draws them.
+        let output = match (
+            has_composition_feature(incaps),
+            has_composition_feature(outcaps),
+        ) {
+            (_, false) => Output::Blend,
+            (true, true) => Output::Attach,
+            (false, true) => Output::AskDownstream,
+        };
+        gst::debug!(CAT, imp = self, "{outcaps}: {output:?}");
+        let mut state = lock(&self.state);
+        state.info = Some(info);
+        state.output = output;
+        state.ask_on_reconfigure = output == Output::AskDownstream;
+        drop(state);
         self.parent_set_caps(incaps, outcaps)
+    }
+
+    fn src_event(&self, event: gst::Event) -> bool {
+        // Downstream changed (another sink, other allocation): ask it again before the next text.
+        if event.type_() == gst::EventType::Reconfigure {
+            let mut state = lock(&self.state);
+            if state.ask_on_reconfigure {
+                state.output = Output::AskDownstream;
+            }
+        }
+        self.parent_src_event(event)
     }
 
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
@@ -214,45 +350,46 @@ impl BaseTransformImpl for TorchOverlay {
             Some(m) => Some(caption(m.classification())),
             None => meta::from_roi_meta(buffer).map(|c| caption(&c)),
         };
-        // Frames without a result pass untouched: not mapped, not written.
+        // Frames without a result pass untouched: not mapped, not written, no meta added.
         let Some(text) = text else {
             return Ok(gst::FlowSuccess::Ok);
         };
-        let mut state = lock(&self.state);
-        let Some((info, layout)) = state.info.clone() else {
-            return Err(gst::FlowError::NotNegotiated);
+        let (info, output) = {
+            let state = lock(&self.state);
+            let Some(info) = state.info.clone() else {
+                return Err(gst::FlowError::NotNegotiated);
+            };
+            (info, state.output)
         };
-        let default_px = (info.height() as i32 / 16).max(8);
-        let fresh = state
-            .cached
-            .as_ref()
-            .is_none_or(|c| c.text != text || c.settings != settings || c.default_px != default_px);
-        if fresh {
-            let image = render::render(
-                &text,
-                &settings.font_desc,
-                default_px,
-                settings.color,
-                settings.background,
-            )
-            .map_err(|e| {
-                gst::element_imp_error!(
-                    self,
-                    gst::LibraryError::Failed,
-                    ("Cannot render text: {}", e)
-                );
-                gst::FlowError::Error
-            })?;
-            state.cached = Some(Cached {
-                text,
-                settings: settings.clone(),
-                default_px,
-                image,
-            });
+        let output = match output {
+            Output::AskDownstream => {
+                let attach = self.downstream_draws_compositions();
+                let output = if attach {
+                    Output::Attach
+                } else {
+                    Output::Blend
+                };
+                gst::debug!(CAT, imp = self, "downstream draws compositions: {attach}");
+                let mut state = lock(&self.state);
+                if state.output == Output::AskDownstream {
+                    state.output = output;
+                }
+                output
+            }
+            output => output,
+        };
+        let composition = self.composition(&text, &settings, &info).map_err(|e| {
+            gst::element_imp_error!(
+                self,
+                gst::LibraryError::Failed,
+                ("Cannot render text: {}", e)
+            );
+            gst::FlowError::Error
+        })?;
+        if output == Output::Attach {
+            attach(buffer, &composition);
+            return Ok(gst::FlowSuccess::Ok);
         }
-        let Some(cached) = state.cached.as_ref() else {
-            return Err(gst::FlowError::Error);
-        };
         let size = buffer.size();
         let mut frame =
             gst_video::VideoFrameRef::from_buffer_ref_writable(buffer, &info).map_err(|_| {
@@ -260,21 +397,88 @@ impl BaseTransformImpl for TorchOverlay {
                     self,
                     gst::StreamError::Format,
                     (
-                        "Cannot map a buffer of {} bytes as a {}x{} frame",
+                        "Cannot map a buffer of {} bytes as a {}x{} {} frame",
                         size,
                         info.width(),
-                        info.height()
+                        info.height(),
+                        info.format()
                     )
                 );
                 gst::FlowError::Error
             })?;
-        let (w, h) = (info.width() as usize, info.height() as usize);
-        let stride = frame.plane_stride()[0] as usize;
-        let margin = (h / 40).max(2);
-        let img = &cached.image;
-        let (x, y) = settings.position.place(w, h, img.width, img.height, margin);
-        let data = frame.plane_data_mut(0).map_err(|_| gst::FlowError::Error)?;
-        img.blend(data, stride, w, h, layout, x, y);
+        if let Err(e) = composition.blend(&mut frame) {
+            gst::warning!(CAT, imp = self, "{e} into a {} frame", info.format());
+        }
         Ok(gst::FlowSuccess::Ok)
     }
+}
+
+impl TorchOverlay {
+    /// The composition for `text` in a frame of `info`: the one made last time when nothing it
+    /// depends on changed (rendered text and rectangle kept), else rendered anew.
+    fn composition(
+        &self,
+        text: &str,
+        settings: &Settings,
+        info: &gst_video::VideoInfo,
+    ) -> Result<gst_video::VideoOverlayComposition, String> {
+        let (width, height) = (info.width(), info.height());
+        let mut state = lock(&self.state);
+        if let Some(c) = state.cached.as_ref().filter(|c| {
+            c.text == text && c.settings == *settings && c.width == width && c.height == height
+        }) {
+            return Ok(c.composition.clone());
+        }
+        let (fw, fh) = (width as usize, height as usize);
+        let image = render::render(
+            text,
+            &settings.font_desc,
+            render::default_text_px(fh),
+            settings.color,
+            settings.background,
+        )?;
+        let (x, y) = settings
+            .position
+            .place(fw, fh, image.width, image.height, render::margin(fh));
+        let rectangle = image.rectangle(x, y)?;
+        let composition =
+            gst_video::VideoOverlayComposition::new([&rectangle]).map_err(|e| e.to_string())?;
+        state.cached = Some(Cached {
+            text: text.to_owned(),
+            settings: settings.clone(),
+            width,
+            height,
+            composition: composition.clone(),
+        });
+        Ok(composition)
+    }
+
+    /// Asks downstream (an allocation query for the current src caps) whether it takes
+    /// `GstVideoOverlayCompositionMeta`.
+    fn downstream_draws_compositions(&self) -> bool {
+        let obj = self.obj();
+        let pad = obj.src_pad();
+        let Some(caps) = pad.current_caps() else {
+            return false;
+        };
+        let mut query = gst::query::Allocation::new(Some(&caps), false);
+        pad.peer_query(&mut query)
+            && query
+                .find_allocation_meta::<gst_video::VideoOverlayCompositionMeta>()
+                .is_some()
+    }
+}
+
+/// Attaches `composition` to `buffer` as meta; a composition upstream attached already keeps its
+/// rectangles, with ours drawn last.
+fn attach(buffer: &mut gst::BufferRef, composition: &gst_video::VideoOverlayComposition) {
+    if let Some(mut meta) = buffer.meta_mut::<gst_video::VideoOverlayCompositionMeta>() {
+        let upstream = meta.overlay_owned();
+        let rectangles: Vec<_> = upstream.iter().chain(composition.iter()).collect();
+        if let Ok(merged) = gst_video::VideoOverlayComposition::new(rectangles.iter()) {
+            meta.set_overlay(&merged);
+            return;
+        }
+    }
+    gst_video::VideoOverlayCompositionMeta::add(buffer, composition);
 }

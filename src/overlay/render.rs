@@ -1,8 +1,9 @@
-//! Text for `torchoverlay`: what to write for a result, rendering it once with Pango/Cairo into
-//! a premultiplied ARGB image, and blending that image onto a packed RGB frame in place.
+//! Text for `torchoverlay`: what to write for a result, where it goes in the frame, and rendering
+//! it once with Pango/Cairo into a premultiplied ARGB image that becomes a
+//! `GstVideoOverlayRectangle` (gstreamer-video blends it into the frame or sends it downstream as
+//! meta).
 
 use crate::postprocess::Classification;
-use crate::preprocess::PixelLayout;
 use gst::glib;
 
 /// Where the text box goes.
@@ -38,14 +39,25 @@ impl Position {
     }
 }
 
+/// Text height in pixels for a font description without a size: 1/16 of the frame height.
+pub fn default_text_px(frame_height: usize) -> i32 {
+    i32::try_from(frame_height / 16).unwrap_or(i32::MAX).max(8)
+}
+
+/// Distance of the text box from the frame's edges: 1/40 of the frame height.
+pub fn margin(frame_height: usize) -> usize {
+    (frame_height / 40).max(2)
+}
+
 /// The text for a result: `label 97%`, then with `show_top_k` one line per further class; `?`
 /// when the top-1 confidence is below `min_confidence`.
 pub fn caption(c: &Classification, show_top_k: bool, min_confidence: f64) -> String {
-    if c.confidence() < min_confidence {
+    let top1 = c.top1();
+    if top1.confidence < min_confidence {
         return "?".into();
     }
     let line = |label: &str, confidence: f64| format!("{label} {:.0}%", confidence * 100.0);
-    let mut text = line(c.label(), c.confidence());
+    let mut text = line(&top1.label, top1.confidence);
     if show_top_k {
         for p in c.top_k().iter().skip(1) {
             text.push('\n');
@@ -56,7 +68,9 @@ pub fn caption(c: &Classification, show_top_k: bool, min_confidence: f64) -> Str
 }
 
 /// A rendered text box: premultiplied ARGB32 pixels as Cairo lays them out (native-endian
-/// 0xAARRGGBB words).
+/// 0xAARRGGBB words), which is also the layout of gstreamer-video's overlay rectangles
+/// (`GST_VIDEO_OVERLAY_COMPOSITION_FORMAT_RGB`: BGRA in memory on little-endian, ARGB on
+/// big-endian).
 #[derive(Debug, Clone, PartialEq)]
 pub struct TextImage {
     pub width: usize,
@@ -126,41 +140,44 @@ pub fn render(
 }
 
 impl TextImage {
-    /// Blends the image onto a packed RGB frame (`stride` bytes a row) with its top-left at
-    /// (`x`, `y`), clipped to the frame. Alpha/padding bytes of the frame are left alone.
-    #[allow(clippy::too_many_arguments)]
-    pub fn blend(
+    /// The image as an overlay rectangle whose top-left corner goes at (`x`, `y`) of the frame,
+    /// unscaled. The library clips it to the frame when it blends.
+    pub fn rectangle(
         &self,
-        frame: &mut [u8],
-        stride: usize,
-        frame_width: usize,
-        frame_height: usize,
-        layout: PixelLayout,
         x: usize,
         y: usize,
-    ) {
-        let bpp = layout.bytes_per_pixel;
-        let [ro, go, bo] = layout.rgb_offsets;
-        let w = self.width.min(frame_width.saturating_sub(x));
-        let h = self.height.min(frame_height.saturating_sub(y));
-        for row in 0..h {
-            let start = (y + row) * stride + x * bpp;
-            let Some(dst) = frame.get_mut(start..start + w * bpp) else {
-                return;
-            };
-            let src = &self.pixels[row * self.width..row * self.width + w];
-            for (px, &argb) in dst.chunks_exact_mut(bpp).zip(src) {
-                let a = argb >> 24;
-                if a == 0 {
-                    continue;
-                }
-                let inv = 255 - a;
-                let over = |d: u8, s: u32| (s + (u32::from(d) * inv + 127) / 255).min(255) as u8;
-                px[ro] = over(px[ro], (argb >> 16) & 0xff);
-                px[go] = over(px[go], (argb >> 8) & 0xff);
-                px[bo] = over(px[bo], argb & 0xff);
-            }
-        }
+    ) -> Result<gst_video::VideoOverlayRectangle, String> {
+        let too_big = |what: &str| format!("text box {what} out of range");
+        let (w, h) = (
+            u32::try_from(self.width).map_err(|_| too_big("width"))?,
+            u32::try_from(self.height).map_err(|_| too_big("height"))?,
+        );
+        let (x, y) = (
+            i32::try_from(x).map_err(|_| too_big("x"))?,
+            i32::try_from(y).map_err(|_| too_big("y"))?,
+        );
+        let bytes: Vec<u8> = self.pixels.iter().flat_map(|p| p.to_ne_bytes()).collect();
+        let mut buffer = gst::Buffer::from_mut_slice(bytes);
+        #[cfg(target_endian = "little")]
+        let format = gst_video::VideoFormat::Bgra;
+        #[cfg(target_endian = "big")]
+        let format = gst_video::VideoFormat::Argb;
+        gst_video::VideoMeta::add(
+            buffer.make_mut(),
+            gst_video::VideoFrameFlags::empty(),
+            format,
+            w,
+            h,
+        )
+        .map_err(|e| format!("video meta for the {w}x{h} text box: {e}"))?;
+        Ok(gst_video::VideoOverlayRectangle::new_raw(
+            &buffer,
+            x,
+            y,
+            w,
+            h,
+            gst_video::VideoOverlayFormatFlags::PREMULTIPLIED_ALPHA,
+        ))
     }
 }
 
@@ -192,9 +209,10 @@ mod tests {
 
     #[test]
     fn captions() {
-        assert_eq!(caption(&result(0.974), false, 0.0), "espresso 97%");
-        assert_eq!(caption(&result(0.974), true, 0.0), "espresso 97%\ncup 2%");
-        assert_eq!(caption(&result(0.3), true, 0.5), "?");
+        let text = |c: &Classification, top_k, min| caption(c, top_k, min);
+        assert_eq!(text(&result(0.974), false, 0.0), "espresso 97%");
+        assert_eq!(text(&result(0.974), true, 0.0), "espresso 97%\ncup 2%");
+        assert_eq!(text(&result(0.3), true, 0.5), "?");
     }
 
     #[test]
@@ -209,7 +227,15 @@ mod tests {
     }
 
     #[test]
-    fn renders_text_and_blends_only_inside_the_box() {
+    fn text_size_and_margin_follow_the_frame_height() {
+        assert_eq!(default_text_px(480), 30);
+        assert_eq!(default_text_px(64), 8);
+        assert_eq!(margin(480), 12);
+        assert_eq!(margin(40), 2);
+    }
+
+    #[test]
+    fn renders_text_over_an_opaque_box() {
         let img = render("espresso 97%", "Sans Bold", 24, 0xffffffff, 0xff000000).unwrap();
         assert!(
             img.width > 60 && img.height >= 24,
@@ -217,60 +243,54 @@ mod tests {
             img.width,
             img.height
         );
+        assert_eq!(img.pixels.len(), img.width * img.height);
         // Opaque box: every pixel opaque; the white text makes some of them white.
         assert!(img.pixels.iter().all(|p| p >> 24 == 0xff));
         assert!(img.pixels.contains(&0xffffffff));
         assert!(img.pixels.contains(&0xff000000));
-
-        // A coloured frame (B, G, R, x = 0x20, 0x80, 0xc0, 0x55): the opaque black box with white
-        // text turns every pixel it covers grey (B = G = R), so each covered pixel shows.
-        let (fw, fh, stride) = (200, 100, 200 * 4 + 8);
-        let colour = [0x20u8, 0x80, 0xc0, 0x55];
-        let mut frame: Vec<u8> = colour.iter().copied().cycle().take(stride * fh).collect();
-        let (x, y) = Position::BottomRight.place(fw, fh, img.width, img.height, 4);
-        img.blend(&mut frame, stride, fw, fh, PixelLayout::BGRX, x, y);
-        for row in 0..fh {
-            for col in 0..fw {
-                let px = &frame[row * stride + col * 4..row * stride + col * 4 + 4];
-                let inside =
-                    (x..x + img.width).contains(&col) && (y..y + img.height).contains(&row);
-                if !inside {
-                    assert_eq!(px, colour, "pixel {col},{row} outside the box changed");
-                } else {
-                    assert_eq!(px[3], 0x55, "the x byte is left alone");
-                    assert!(
-                        px[0] == px[1] && px[1] == px[2],
-                        "pixel {col},{row} not covered"
-                    );
-                }
-            }
-        }
-        // Row padding is never touched.
-        assert!(
-            frame
-                .chunks(stride)
-                .all(|r| r[fw * 4..] == [0x20, 0x80, 0xc0, 0x55, 0x20, 0x80, 0xc0, 0x55])
-        );
     }
 
     #[test]
-    fn transparent_background_leaves_the_frame_between_letters() {
+    fn transparent_background_leaves_the_box_transparent_between_letters() {
         let img = render("cat", "Sans 20", 20, 0xffff0000, 0).unwrap();
-        let mut frame = vec![10u8; img.width * img.height * 3];
-        img.blend(
-            &mut frame,
-            img.width * 3,
-            img.width,
-            img.height,
-            PixelLayout::RGB,
-            0,
-            0,
-        );
-        let red = frame.chunks(3).filter(|p| p[0] > 200 && p[1] < 50).count();
-        let untouched = frame.chunks(3).filter(|p| *p == [10, 10, 10]).count();
+        let red = img
+            .pixels
+            .iter()
+            .filter(|&&p| p >> 24 > 200 && (p >> 16) & 0xff > 200 && (p >> 8) & 0xff < 50)
+            .count();
+        let transparent = img.pixels.iter().filter(|&&p| p == 0).count();
         assert!(
-            red > 10 && untouched > red,
-            "red {red}, untouched {untouched}"
+            red > 10 && transparent > red,
+            "red {red}, transparent {transparent}"
         );
+        // Premultiplied: no channel exceeds its pixel's alpha.
+        assert!(img.pixels.iter().all(|&p| {
+            let a = p >> 24;
+            (p >> 16) & 0xff <= a && (p >> 8) & 0xff <= a && p & 0xff <= a
+        }));
+    }
+
+    #[test]
+    fn the_image_becomes_an_unscaled_premultiplied_rectangle_at_its_place() {
+        gst::init().unwrap();
+        let img = render("orange 93%", "Sans Bold", 16, 0xffffffff, 0xa0000000).unwrap();
+        let rect = img.rectangle(7, 5).unwrap();
+        assert_eq!(
+            rect.render_rectangle(),
+            (7, 5, img.width as u32, img.height as u32)
+        );
+        assert_eq!(
+            rect.flags(),
+            gst_video::VideoOverlayFormatFlags::PREMULTIPLIED_ALPHA
+        );
+        // The library hands the same pixels back, premultiplied ARGB in native-endian words.
+        let pixels =
+            rect.pixels_unscaled_argb(gst_video::VideoOverlayFormatFlags::PREMULTIPLIED_ALPHA);
+        let map = pixels.map_readable().unwrap();
+        let words: Vec<u32> = map
+            .chunks_exact(4)
+            .map(|p| u32::from_ne_bytes([p[0], p[1], p[2], p[3]]))
+            .collect();
+        assert_eq!(words, img.pixels);
     }
 }
