@@ -21,7 +21,7 @@ pub use meta::ClassificationMeta;
 pub use overlay::render::Position as OverlayPosition;
 pub use postprocess::{Classification, FrameInfo, Prediction};
 
-/// The packed RGB formats both elements take.
+/// The packed RGB formats torchclassify takes.
 pub(crate) const FORMATS: [gst_video::VideoFormat; 10] = [
     gst_video::VideoFormat::Rgb,
     gst_video::VideoFormat::Bgr,
@@ -35,7 +35,7 @@ pub(crate) const FORMATS: [gst_video::VideoFormat; 10] = [
     gst_video::VideoFormat::Abgr,
 ];
 
-/// Sink and src templates of both elements: the packed RGB formats, any size and rate.
+/// torchclassify's sink and src templates: the packed RGB formats, any size and rate.
 pub(crate) fn packed_rgb_pad_templates() -> Vec<gst::PadTemplate> {
     let caps = gst_video::VideoCapsBuilder::new()
         .format_list(FORMATS)
@@ -89,6 +89,8 @@ gst::plugin_define!(
     "MIT/X11",
     env!("CARGO_PKG_NAME"),
     env!("CARGO_PKG_NAME"),
-    env!("CARGO_PKG_REPOSITORY"),
+    // GStreamer refuses an empty origin; this is its own build's default when none is known
+    // (meson option package-origin). The project has no public address yet.
+    "Unknown package origin",
     env!("BUILD_REL_DATE")
 );

@@ -13,8 +13,9 @@ is outside every measurement; then for each engine x threads cell, on the same f
   torchclassify        filesrc ! rawvideoparse ! torchclassify ! fakesink sync=false
   videoscale+element   640x480 only: videoscale ! videoconvert ! torchclassify at 224x224
 
-Each cell's measurements run in turn, once per round (3; qnnpack and --quick: 1; --quick measures
-x86 at 1 and 2 threads and qnnpack at 2), and each row
+Each cell's measurements run in turn, once per round (3; --quick: 1, and it measures x86 at 1 and
+2 threads and qnnpack at 2), on 210 frames (qnnpack, ~5x slower here: 90; --quick 90 and 40), and
+each row
 shows its median-fps round; the ratios (fps vs the seed loop, model time vs the raw model) are
 medians of per-round ratios, so a drift of the machine's speed hits both sides alike. Model times
 are means per forward everywhere (the element's `inference-time`, the loop's timer around the
@@ -103,6 +104,9 @@ def row(name, engine, threads, inp, rounds, seeds=None, raws=None) -> dict:
          "rounds": len(rounds)}
     if "engine" in r and r["engine"] != engine:
         d["engine_used"] = r["engine"]
+    if r.get("overlap") not in (None, "none"):
+        # What the element chose in each round (it measures on every run).
+        d["overlap"] = "/".join(x.get("overlap", "") for x in rounds)
     d["overhead_pct"] = round((d["total_ms"] / d["model_ms"] - 1) * 100, 1) if d["model_ms"] else None
     d["vs_seed"] = round(median([x["fps"] / s["fps"] for x, s in zip(rounds, seeds)]), 2) if seeds else None
     d["model_vs_raw"] = (round(median([x["model_ms"] / w["model_ms"] for x, w in zip(rounds, raws)]), 3)
@@ -163,9 +167,10 @@ def main() -> int:
     for engine in engines:
         # --quick: qnnpack with the seed's 2 threads only.
         for threads in ([2] if args.quick and engine == "qnnpack" else args.threads):
-            # qnnpack is ~5x slower on x86-64: fewer frames and one round keep the run short.
-            n = (20 if args.quick else 30) if engine == "qnnpack" else copies * 30
-            cell_rounds = 1 if engine == "qnnpack" else rounds
+            # qnnpack is ~5x slower on x86-64: fewer frames keep the run short (but enough for the
+            # element to measure how to overlap: 36 frames).
+            n = (40 if args.quick else 90) if engine == "qnnpack" else copies * 30
+            cell_rounds = rounds
             # Every measurement of the cell once per round, so that each sees the machine as the
             # others in its round did (this VM's speed drifts by 10 % and more).
             got = {}
@@ -219,14 +224,15 @@ def main() -> int:
             f.write(json.dumps(r) + "\n")
     print(f"\nMachine: {os.cpu_count()} CPUs, {os.uname().machine}; model {os.path.basename(MODEL)}\n")
     print("| name | engine | threads | input | frames | fps | total ms/frame | model ms/frame | overhead % | "
-          "vs seed loop | model vs raw |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+          "vs seed loop | model vs raw | overlap |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         vs = f"{r['vs_seed']:.2f}x" if r["vs_seed"] else ""
         vr = f"{r['model_vs_raw']:.2f}x" if r["model_vs_raw"] else ""
         print(f"| {r['name']} | {r.get('engine_used', r['engine'])} | {r['threads'] or 'default'} | {r['input']} | "
               f"{r['frames']} | {r['fps']:.1f} | {r['total_ms']:.2f} | {r['model_ms']:.2f} | "
-              f"{r['overhead_pct'] if r['overhead_pct'] is not None else ''} | {vs} | {vr} |")
+              f"{r['overhead_pct'] if r['overhead_pct'] is not None else ''} | {vs} | {vr} | "
+              f"{r.get('overlap') or ''} |")
     print(f"\nengine=auto vs the seed's exact recipe (qnnpack, 2 threads): {rows[-2]['vs_seed']:.2f}x the fps "
           f"(median of {rounds} paired rounds)")
     # ... and what each of the two configurations gets right.

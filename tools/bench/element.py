@@ -6,7 +6,8 @@
 PIPELINE must contain `torchclassify name=c` and end in a sink; its source must stop by itself.
 Prints one JSON line from the element's `stats` at EOS: frames, fps (frames / wall time since
 the first frame), total_ms, model_ms (mean inference time), first_ms (the first frame's
-inference time, after the warm-up in start()), engine, and rss_warm_kib /
+inference time, after the warm-up in start()), engine, overlap (pipelined or serial, as the
+element measured on this stream), and rss_warm_kib /
 rss_end_kib (this process's RSS after about 100 frames and at EOS).
 """
 
@@ -67,7 +68,8 @@ def main() -> int:
     print(json.dumps({"frames": stats.get_value("frames"), "fps": fps,
                       "total_ms": 1e3 / fps if fps else 0.0,
                       "model_ms": stats.get_value("mean-inference-ms"), "first_ms": first.get("ms"),
-                      "engine": stats.get_value("engine"), "rss_warm_kib": rss_warm or rss_end,
+                      "engine": stats.get_value("engine"), "overlap": stats.get_value("overlap"),
+                      "rss_warm_kib": rss_warm or rss_end,
                       "rss_end_kib": rss_end}))
     return 0
 
