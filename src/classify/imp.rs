@@ -13,13 +13,13 @@
 //! any of them held: errors found under `state` are carried out of it and posted after, so a
 //! synchronous bus handler may call back into the element (set `model`, say).
 
+use super::backend::{self, Failure, Format, Output, Run};
 use super::loader::{self, Loaded, Reloader};
 use super::publish::{self, Publisher};
-use super::scheduler::{Arrival, Backend, Outcome, Overlap, Scheduler, Ticket};
+use super::scheduler::{Arrival, Out, Outcome, Overlap, Scheduler};
 use super::settings::{self, Settings};
-use crate::inference::{Buffers, Model, OnResult};
+use crate::inference::{Model, OnResult};
 use crate::labels::Labels;
-use crate::postprocess::{self, Classification, FrameInfo};
 use crate::preprocess::Preprocessor;
 use crate::results::ResultsWriter;
 use gst::glib;
@@ -28,7 +28,6 @@ use gst::subclass::prelude::*;
 use gst_base::prelude::*;
 use gst_base::subclass::base_transform::GenerateOutputSuccess;
 use gst_base::subclass::prelude::*;
-use gst_video::prelude::*;
 use std::collections::VecDeque;
 use std::sync::{LazyLock, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -48,15 +47,6 @@ const EOS_WAIT: Duration = Duration::from_secs(10);
 const OVERLAP_WARM_UP: u32 = 4;
 const OVERLAP_WINDOW: u32 = 16;
 
-/// What the negotiated caps fix: the frame layout and the converter built for it.
-struct Format {
-    info: gst_video::VideoInfo,
-    preprocessor: Preprocessor,
-}
-
-/// What a job's output is for a frame: its result, or the error that replaced it.
-type Output = Result<Classification, String>;
-
 struct State {
     model: Model,
     labels: Labels,
@@ -66,12 +56,6 @@ struct State {
     /// `async` as it was at start (it is fixed while running).
     async_: bool,
     scheduler: Scheduler<gst::Buffer, Output>,
-}
-
-/// An error found under a lock, to post once it is released.
-struct Failure {
-    flow: gst::FlowError,
-    message: gst::ErrorMessage,
 }
 
 pub struct TorchClassify {
@@ -111,137 +95,6 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// A prepared input: the model's buffers and the frame they hold.
-struct Prepared {
-    buffers: Buffers,
-    frame: FrameInfo,
-}
-
-/// The model, its labels and `top-k`, as the scheduler's backend.
-struct Run<'a> {
-    model: &'a Model,
-    labels: &'a Labels,
-    top_k: usize,
-}
-
-impl Backend for Run<'_> {
-    type Input = Prepared;
-    type Output = Output;
-
-    fn input(&self) -> Prepared {
-        Prepared {
-            buffers: self.model.buffers(),
-            frame: FrameInfo::default(),
-        }
-    }
-
-    fn recycle(&self, input: Prepared) {
-        self.model.recycle(input.buffers);
-    }
-
-    fn queue(&self, ticket: Ticket, input: Prepared) {
-        self.model.queue(ticket, input.buffers, input.frame);
-    }
-
-    fn submit(&self, input: Prepared) {
-        self.model.submit(input.buffers, input.frame);
-    }
-
-    fn wait(&self, ticket: Ticket) -> Option<Output> {
-        let mut reply = self.model.wait(ticket)?;
-        let output = reply.result.and_then(|time| {
-            classification(
-                &mut reply.buffers.logits,
-                self.labels,
-                self.top_k,
-                reply.frame,
-                time,
-            )
-        });
-        self.model.recycle(reply.buffers);
-        Some(output)
-    }
-
-    fn discard_queued(&self) {
-        self.model.discard_pending();
-    }
-}
-
-/// Softmax + top-k of `logits` into a result for `frame`.
-fn classification(
-    logits: &mut [f32],
-    labels: &Labels,
-    top_k: usize,
-    frame: FrameInfo,
-    time: Duration,
-) -> Output {
-    let top_k = postprocess::classify(logits, top_k, labels)
-        .ok_or_else(|| "Model returned no classes".to_string())?;
-    let time = gst::ClockTime::try_from(time).unwrap_or(gst::ClockTime::ZERO);
-    Classification::new(top_k, frame, time).ok_or_else(|| "Model returned no classes".to_string())
-}
-
-/// Fills `input` with the model's input for the frame in `buffer`.
-fn prepare(
-    format: Option<&Format>,
-    buffer: &gst::BufferRef,
-    input: &mut [f32],
-) -> Result<(), Failure> {
-    let failure = |flow, message| Failure { flow, message };
-    let Some(format) = format else {
-        return Err(failure(
-            gst::FlowError::NotNegotiated,
-            gst::error_msg!(gst::CoreError::Negotiation, ("No caps set")),
-        ));
-    };
-    let info = &format.info;
-    let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, info).map_err(|_| {
-        failure(
-            gst::FlowError::Error,
-            gst::error_msg!(
-                gst::StreamError::Format,
-                (
-                    "Cannot map a buffer of {} bytes as a {}x{} {} frame (caps say {} bytes)",
-                    buffer.size(),
-                    info.width(),
-                    info.height(),
-                    info.format().to_str(),
-                    info.size()
-                )
-            ),
-        )
-    })?;
-    let stride = frame.plane_stride()[0] as usize;
-    let bad = |e: String| {
-        failure(
-            gst::FlowError::Error,
-            gst::error_msg!(gst::StreamError::Format, ("Bad frame: {}", e)),
-        )
-    };
-    let data = frame
-        .plane_data(0)
-        .map_err(|e| bad(format!("plane 0: {e}")))?;
-    format
-        .preprocessor
-        .run(data, stride, input)
-        .map_err(|e| bad(e.to_string()))
-}
-
-fn frame_info(
-    buffer: &gst::BufferRef,
-    number: u64,
-    segment: Option<&gst::FormattedSegment<gst::ClockTime>>,
-) -> FrameInfo {
-    let pts = buffer.pts();
-    FrameInfo {
-        number,
-        timestamp: pts,
-        stream_time: segment.and_then(|s| s.to_stream_time(pts?)),
-        running_time: segment.and_then(|s| s.to_running_time(pts?)),
-        duration: buffer.duration(),
-    }
-}
-
 /// What one step of the frame path hands back from under the state lock.
 struct Finished {
     buffers: Vec<(gst::Buffer, publish::Frame)>,
@@ -275,7 +128,9 @@ impl TorchClassify {
                 let s = imp.settings();
                 (s.top_k as usize, s.post_messages)
             };
-            match result.and_then(|time| classification(logits, &labels, top_k, frame, time)) {
+            match result
+                .and_then(|time| backend::classification(logits, &labels, top_k, frame, time))
+            {
                 Ok(c) => imp.publisher.async_result(&imp.element(), c, post_messages),
                 Err(e) => gst::element_imp_error!(imp, gst::LibraryError::Failed, ("{}", e)),
             }
@@ -441,8 +296,8 @@ impl TorchClassify {
                 late,
             },
             |buffer, number, input| {
-                input.frame = frame_info(buffer, number, segment);
-                prepare(format, buffer, &mut input.buffers.input)
+                input.frame = backend::frame_info(buffer, number, segment);
+                backend::prepare(format, buffer, &mut input.buffers.input)
             },
         );
         let (width, height) = format.map_or((0, 0), |f| (f.info.width(), f.info.height()));
@@ -460,10 +315,22 @@ impl TorchClassify {
                 s.overlap_times = o.pipelined_time.zip(o.serial_time);
             }
         });
-        let mut failure = step.error;
+        self.finish(step.out, (width, height), Some(arrived), step.error)
+    }
+
+    /// Frames the scheduler let out, as `publish` takes them; a failed result ends the list (the
+    /// frames after it are not let out). The frame that arrived at `current`, if it waited for
+    /// its own result, measures the processing latency.
+    fn finish(
+        &self,
+        outs: Vec<Out<gst::Buffer, Output>>,
+        (width, height): (u32, u32),
+        current: Option<Instant>,
+        mut failure: Option<Failure>,
+    ) -> Finished {
         let mut latency_grew = false;
-        let mut buffers = Vec::with_capacity(step.out.len());
-        for out in step.out {
+        let mut buffers = Vec::with_capacity(outs.len());
+        for out in outs {
             let (fresh, late) = match out.outcome {
                 Outcome::Fresh(Ok(c)) => (Some(c), false),
                 Outcome::Fresh(Err(e)) => {
@@ -476,7 +343,7 @@ impl TorchClassify {
                 Outcome::Late => (None, true),
                 Outcome::Carry | Outcome::Submitted | Outcome::Lost => (None, false),
             };
-            if fresh.is_some() && out.arrived == arrived {
+            if let Some(arrived) = current.filter(|&at| fresh.is_some() && out.arrived == at) {
                 // A frame that waited for its own result: the processing latency.
                 let spent = gst::ClockTime::try_from(arrived.elapsed()).unwrap_or_default();
                 let mut latency = lock(&self.latency);
@@ -553,10 +420,11 @@ impl TorchClassify {
         (out, flow)
     }
 
-    /// Lets a held frame out (before a serialized event, so the event stays behind it).
+    /// Lets a held frame out (before a serialized event, so the event stays behind it). A push
+    /// that fails leaves its flow for the next `generate_output` (or EOS) to report.
     fn drain(&self) {
         let top_k = self.settings().top_k as usize;
-        let outs = {
+        let (outs, size) = {
             let mut guard = self.state();
             let Some(state) = guard.as_mut() else {
                 return;
@@ -566,55 +434,25 @@ impl TorchClassify {
                 labels: &state.labels,
                 top_k,
             };
-            let (width, height) = state
+            let size = state
                 .format
                 .as_ref()
                 .map_or((0, 0), |f| (f.info.width(), f.info.height()));
-            state
-                .scheduler
-                .drain(&run)
-                .into_iter()
-                .map(|out| {
-                    let (fresh, failure) = match out.outcome {
-                        Outcome::Fresh(Ok(c)) => (Some(c), None),
-                        Outcome::Fresh(Err(e)) => (
-                            None,
-                            Some(Failure {
-                                flow: gst::FlowError::Error,
-                                message: gst::error_msg!(gst::LibraryError::Failed, ("{}", e)),
-                            }),
-                        ),
-                        _ => (None, None),
-                    };
-                    let frame = publish::Frame {
-                        fresh,
-                        late: false,
-                        arrived: out.arrived,
-                        width,
-                        height,
-                    };
-                    (out.item, frame, failure)
-                })
-                .collect::<Vec<_>>()
+            (state.scheduler.drain(&run), size)
         };
-        for (buffer, frame, failure) in outs {
-            let (buffers, flow) = self.publish(Finished {
-                buffers: if failure.is_some() {
-                    vec![]
-                } else {
-                    vec![(buffer, frame)]
-                },
-                failure,
-                latency_grew: false,
-            });
-            let mut result = flow.map_or(Ok(gst::FlowSuccess::Ok), Err);
-            for buffer in buffers {
+        if outs.is_empty() {
+            return;
+        }
+        let (buffers, flow) = self.publish(self.finish(outs, size, None, None));
+        let mut result = flow.map_or(Ok(gst::FlowSuccess::Ok), Err);
+        for buffer in buffers {
+            if result.is_ok() {
                 result = self.obj().src_pad().push(buffer);
             }
-            gst::debug!(CAT, imp = self, "Drained the held frame: {result:?}");
-            if let Err(e) = result {
-                *lock(&self.pending_error) = Some(e);
-            }
+        }
+        gst::debug!(CAT, imp = self, "Drained the held frame: {result:?}");
+        if let Err(e) = result {
+            *lock(&self.pending_error) = Some(e);
         }
     }
 

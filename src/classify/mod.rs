@@ -4,6 +4,7 @@
 use gst::glib;
 use gst::prelude::*;
 
+mod backend;
 mod imp;
 mod loader;
 mod publish;

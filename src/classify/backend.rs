@@ -1,0 +1,156 @@
+//! The model as the scheduler's [`Backend`]: a frame mapped and prepared into the model's input,
+//! a job's logits turned into a [`Classification`] for the frame it ran on.
+
+use super::scheduler::{Backend, Ticket};
+use crate::inference::{Buffers, Model};
+use crate::labels::Labels;
+use crate::postprocess::{self, Classification, FrameInfo};
+use crate::preprocess::Preprocessor;
+use gst_video::prelude::*;
+use std::time::Duration;
+
+/// What the negotiated caps fix: the frame layout and the converter built for it.
+pub struct Format {
+    pub info: gst_video::VideoInfo,
+    pub preprocessor: Preprocessor,
+}
+
+/// What a job's output is for a frame: its result, or the error that replaced it.
+pub type Output = Result<Classification, String>;
+
+/// An error found under a lock, to post once it is released.
+pub struct Failure {
+    pub flow: gst::FlowError,
+    pub message: gst::ErrorMessage,
+}
+
+/// A prepared input: the model's buffers and the frame they hold.
+pub struct Prepared {
+    pub buffers: Buffers,
+    pub frame: FrameInfo,
+}
+
+/// The model, its labels and `top-k`, as the scheduler's backend.
+pub struct Run<'a> {
+    pub model: &'a Model,
+    pub labels: &'a Labels,
+    pub top_k: usize,
+}
+
+impl Backend for Run<'_> {
+    type Input = Prepared;
+    type Output = Output;
+
+    fn input(&self) -> Prepared {
+        Prepared {
+            buffers: self.model.buffers(),
+            frame: FrameInfo::default(),
+        }
+    }
+
+    fn recycle(&self, input: Prepared) {
+        self.model.recycle(input.buffers);
+    }
+
+    fn queue(&self, ticket: Ticket, input: Prepared) {
+        self.model.queue(ticket, input.buffers, input.frame);
+    }
+
+    fn submit(&self, input: Prepared) {
+        self.model.submit(input.buffers, input.frame);
+    }
+
+    fn wait(&self, ticket: Ticket) -> Option<Output> {
+        let mut reply = self.model.wait(ticket)?;
+        let output = reply.result.and_then(|time| {
+            classification(
+                &mut reply.buffers.logits,
+                self.labels,
+                self.top_k,
+                reply.frame,
+                time,
+            )
+        });
+        self.model.recycle(reply.buffers);
+        Some(output)
+    }
+
+    fn discard_queued(&self) {
+        self.model.discard_pending();
+    }
+}
+
+/// Softmax + top-k of `logits` into a result for `frame`.
+pub fn classification(
+    logits: &mut [f32],
+    labels: &Labels,
+    top_k: usize,
+    frame: FrameInfo,
+    time: Duration,
+) -> Output {
+    let top_k = postprocess::classify(logits, top_k, labels)
+        .ok_or_else(|| "Model returned no classes".to_string())?;
+    let time = gst::ClockTime::try_from(time).unwrap_or(gst::ClockTime::ZERO);
+    Classification::new(top_k, frame, time).ok_or_else(|| "Model returned no classes".to_string())
+}
+
+/// Fills `input` with the model's input for the frame in `buffer`.
+pub fn prepare(
+    format: Option<&Format>,
+    buffer: &gst::BufferRef,
+    input: &mut [f32],
+) -> Result<(), Failure> {
+    let failure = |flow, message| Failure { flow, message };
+    let Some(format) = format else {
+        return Err(failure(
+            gst::FlowError::NotNegotiated,
+            gst::error_msg!(gst::CoreError::Negotiation, ("No caps set")),
+        ));
+    };
+    let info = &format.info;
+    let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, info).map_err(|_| {
+        failure(
+            gst::FlowError::Error,
+            gst::error_msg!(
+                gst::StreamError::Format,
+                (
+                    "Cannot map a buffer of {} bytes as a {}x{} {} frame (caps say {} bytes)",
+                    buffer.size(),
+                    info.width(),
+                    info.height(),
+                    info.format().to_str(),
+                    info.size()
+                )
+            ),
+        )
+    })?;
+    let stride = frame.plane_stride()[0] as usize;
+    let bad = |e: String| {
+        failure(
+            gst::FlowError::Error,
+            gst::error_msg!(gst::StreamError::Format, ("Bad frame: {}", e)),
+        )
+    };
+    let data = frame
+        .plane_data(0)
+        .map_err(|e| bad(format!("plane 0: {e}")))?;
+    format
+        .preprocessor
+        .run(data, stride, input)
+        .map_err(|e| bad(e.to_string()))
+}
+
+pub fn frame_info(
+    buffer: &gst::BufferRef,
+    number: u64,
+    segment: Option<&gst::FormattedSegment<gst::ClockTime>>,
+) -> FrameInfo {
+    let pts = buffer.pts();
+    FrameInfo {
+        number,
+        timestamp: pts,
+        stream_time: segment.and_then(|s| s.to_stream_time(pts?)),
+        running_time: segment.and_then(|s| s.to_running_time(pts?)),
+        duration: buffer.duration(),
+    }
+}
