@@ -16,6 +16,7 @@ pub mod postprocess;
 pub mod preprocess;
 pub mod results;
 pub mod stats;
+mod torchpublish;
 
 pub use meta::ClassificationMeta;
 pub use overlay::render::Position as OverlayPosition;
@@ -75,7 +76,8 @@ pub(crate) fn layout(format: gst_video::VideoFormat) -> Option<preprocess::Pixel
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     classify::register(plugin)?;
-    overlay::register(plugin)
+    overlay::register(plugin)?;
+    torchpublish::register(plugin)
 }
 
 gst::plugin_define!(

@@ -13,6 +13,7 @@ APT_PACKAGES=(
   gstreamer1.0-tools gstreamer1.0-libav
   python3-gst-1.0 gir1.2-gst-plugins-base-1.0 xvfb xauth
   libpango1.0-dev libcairo2-dev fonts-dejavu-core tesseract-ocr tesseract-ocr-eng
+  mosquitto
 )
 # Every GStreamer element that the tests, pipelines/, examples/ and tools/ use, with the Debian
 # package that has it; deps installs these packages too. tools/check_elements.py (run by
