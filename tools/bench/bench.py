@@ -143,6 +143,46 @@ def accuracy_table(rows: list) -> str:
     return "\n".join(lines)
 
 
+def publish_cost(inp, rounds: int) -> None:
+    """torchpublish's cost to the streaming thread: the engine=auto pipeline at 224x224 with and
+    without `torchpublish method=mqtt` to a mosquitto on a free loopback port, side by side."""
+    import shutil
+    import socket
+    broker = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if os.path.exists("/usr/sbin/mosquitto") else None)
+    if broker is None:
+        print("\ntorchpublish: no mosquitto (tools/setup.sh deps installs it): not measured")
+        return
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    conf = os.path.join(OUT, "mosquitto.conf")
+    with open(conf, "w") as f:
+        f.write(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+    proc = subprocess.Popen([broker, "-c", conf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        path, raw_fmt, w, h, frames = inp
+        src = (f"filesrc location={path} ! rawvideoparse format={raw_fmt} width={w} height={h} framerate=30/1 ! "
+               f"identity eos-after={frames} ! torchclassify name=c ! ")
+        plain, published = [], []
+        for _ in range(rounds):
+            plain.append(element(f"{src} fakesink sync=false"))
+            published.append(element(f"{src} torchpublish method=mqtt address=127.0.0.1:{port} ! fakesink sync=false"))
+        ratio = median([p["fps"] / q["fps"] for p, q in zip(published, plain)])
+        print(f"\ntorchpublish method=mqtt (every result to a local mosquitto): {ratio:.3f}x the fps without it "
+              f"(median of {rounds} paired rounds; {median([p['fps'] for p in plain]):.1f} fps without)")
+        with open(os.path.join(OUT, "results.jsonl"), "a") as f:
+            f.write(json.dumps({"name": "torchpublish-mqtt", "fps_ratio": round(ratio, 3), "rounds": rounds}) + "\n")
+    finally:
+        proc.kill()
+        proc.wait()
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true",
@@ -248,6 +288,8 @@ def main() -> int:
             for config, r in zip(["torchclassify engine=auto", "seed's recipe"], accuracy):
                 r = {k: v for k, v in r.items() if k != "per_input"}
                 f.write(json.dumps({"name": "accuracy", "config": config, **r}) + "\n")
+
+    publish_cost(inputs["224x224 RGB"], rounds)
 
     # First-frame latency and memory over many frames.
     n = 1000 if args.quick else 10000
