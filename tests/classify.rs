@@ -477,7 +477,7 @@ fn non_live_stream_keeps_order_and_results_across_a_caps_change() {
 }
 
 /// A non-live stream long enough for the element to measure both ways of overlapping (4 frames,
-/// 16 pipelined, 16 serial): cat and coffee frames alternate, so a result given to the frame
+/// then about 17 each way): cat and coffee frames alternate, so a result given to the frame
 /// before or after its own, at any switch between the ways, would show. `stats` says which way
 /// was kept and what each measured.
 #[test]

@@ -259,26 +259,30 @@ impl<T, O> Scheduler<T, O> {
 }
 
 /// Pipelined or serial, chosen by measurement: whether preparing the next frame while the model
-/// runs (pipelined) pays, or competes with libtorch's own threads for the cores (serial). Each
-/// way is timed over the same number of frames, one after the other, after a warm-up; the faster
-/// one (time per frame between arrivals) stays for the rest of the run.
+/// runs (pipelined) pays, or competes with libtorch's own threads for the cores (serial). After a
+/// warm-up, each way runs for a window of frames, one after the other, and the median time
+/// between two frames' arrivals is taken for each (the first interval of a window, which spans
+/// the switch, is left out; the median ignores a frame the OS delayed); the faster way stays for
+/// the rest of the run.
 #[derive(Debug, Clone)]
 pub struct Overlap {
     phase: Phase,
-    /// Frames per measured window.
+    /// Intervals measured per window.
     window: u32,
     warm_up: u32,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 enum Phase {
     WarmUp {
         seen: u32,
     },
     Measure {
         pipelined: bool,
-        start: Instant,
-        seen: u32,
+        /// The previous arrival in this window (None: the window's first frame is next).
+        last: Option<Instant>,
+        intervals: Vec<Duration>,
+        /// The pipelined window's median, once measured.
         other: Option<Duration>,
     },
     Decided {
@@ -297,13 +301,18 @@ enum Phase {
 pub struct OverlapChoice {
     /// "measuring", "pipelined" or "serial".
     pub mode: &'static str,
-    /// Mean time between frames as measured each way (once decided).
+    /// Median time between frames as measured each way (once decided).
     pub pipelined_time: Option<Duration>,
     pub serial_time: Option<Duration>,
 }
 
+fn median(values: &mut [Duration]) -> Duration {
+    values.sort_unstable();
+    values.get(values.len() / 2).copied().unwrap_or_default()
+}
+
 impl Overlap {
-    /// Frames measured each way, after `warm_up` frames (pipelined meanwhile).
+    /// `window` intervals measured each way, after `warm_up` frames (pipelined meanwhile).
     pub fn measured(warm_up: u32, window: u32) -> Self {
         Overlap {
             phase: Phase::WarmUp { seen: 0 },
@@ -324,50 +333,53 @@ impl Overlap {
 
     /// A frame due for a blocking inference arrived at `at`: whether to pipeline it.
     pub fn observe(&mut self, at: Instant) -> bool {
-        let window = self.window;
+        let window = self.window as usize;
         match &mut self.phase {
             Phase::Fixed { pipelined } | Phase::Decided { pipelined, .. } => *pipelined,
             Phase::WarmUp { seen } => {
                 *seen += 1;
-                if *seen >= self.warm_up {
+                if *seen > self.warm_up {
                     self.phase = Phase::Measure {
                         pipelined: true,
-                        start: at,
-                        seen: 1,
+                        last: None,
+                        intervals: Vec::with_capacity(window),
                         other: None,
                     };
+                    return self.observe(at);
                 }
                 true
             }
             Phase::Measure {
                 pipelined,
-                start,
-                seen,
+                last,
+                intervals,
                 other,
             } => {
-                if *seen < window {
-                    *seen += 1;
+                // The interval ending now is the previous frame's, taken this way.
+                if let Some(previous) = last.replace(at) {
+                    intervals.push(at.saturating_duration_since(previous));
+                }
+                // One more frame than intervals: the window's first interval spans the switch.
+                if intervals.len() <= window {
                     return *pipelined;
                 }
-                let per_frame = at.saturating_duration_since(*start) / window;
+                let time = median(&mut intervals[1..]);
                 match *other {
                     None => {
-                        // The pipelined window is measured: now the serial one.
                         self.phase = Phase::Measure {
                             pipelined: false,
-                            start: at,
-                            seen: 1,
-                            other: Some(per_frame),
+                            last: Some(at),
+                            intervals: Vec::with_capacity(window + 1),
+                            other: Some(time),
                         };
                         false
                     }
                     Some(pipelined_time) => {
-                        let serial_time = per_frame;
-                        let pipelined = pipelined_time <= serial_time;
+                        let pipelined = pipelined_time <= time;
                         self.phase = Phase::Decided {
                             pipelined,
                             pipelined_time,
-                            serial_time,
+                            serial_time: time,
                         };
                         pipelined
                     }
@@ -663,33 +675,39 @@ mod tests {
         assert!(!s.holds());
     }
 
+    /// Feeds `o` frames whose arrivals are as far apart as the way `o` chose for the previous
+    /// frame takes (`pipelined_ms` or `serial_ms`), with one frame delayed `outlier_ms` more in
+    /// each way; returns the ways chosen, frame by frame.
+    fn run_overlap(
+        o: &mut Overlap,
+        pipelined_ms: u64,
+        serial_ms: u64,
+        outlier_ms: u64,
+    ) -> Vec<bool> {
+        let t0 = Instant::now();
+        let mut t = 0;
+        let mut ways = vec![];
+        let mut way = o.observe(t0);
+        ways.push(way);
+        for i in 0..60 {
+            t += if way { pipelined_ms } else { serial_ms };
+            if i % 9 == 5 {
+                t += outlier_ms;
+            }
+            way = o.observe(t0 + Duration::from_millis(t));
+            ways.push(way);
+        }
+        ways
+    }
+
     #[test]
     fn overlap_measures_both_ways_then_keeps_the_faster() {
-        let t0 = Instant::now();
-        let ms = |n: u64| t0 + Duration::from_millis(n);
         for (pipelined_ms, serial_ms, expect) in [(10, 20, true), (20, 10, false)] {
-            let mut o = Overlap::measured(2, 4);
-            let mut t = 0;
-            let mut ways = vec![];
-            for _ in 0..2 {
-                ways.push(o.observe(ms(t)));
-            }
-            assert_eq!(o.choice().mode, "measuring");
-            // 4 pipelined frames, then 4 serial ones, each at its own pace.
-            for _ in 0..4 {
-                t += pipelined_ms;
-                ways.push(o.observe(ms(t)));
-            }
-            for _ in 0..4 {
-                t += serial_ms;
-                ways.push(o.observe(ms(t)));
-            }
-            // The warm-up frame and the first measured one pipeline too.
-            assert_eq!(&ways[..5], &[true; 5]);
-            assert_eq!(&ways[5..9], &[false; 4]);
-            assert_eq!(ways[9], expect, "decided at the end of the serial window");
+            let mut o = Overlap::measured(2, 6);
+            let ways = run_overlap(&mut o, pipelined_ms, serial_ms, 200);
             let choice = o.choice();
             assert_eq!(choice.mode, if expect { "pipelined" } else { "serial" });
+            // Medians: the outliers do not count.
             assert_eq!(
                 (choice.pipelined_time, choice.serial_time),
                 (
@@ -697,10 +715,17 @@ mod tests {
                     Some(Duration::from_millis(serial_ms))
                 )
             );
-            for _ in 0..10 {
-                t += 1;
-                assert_eq!(o.observe(ms(t)), expect, "the choice stays");
-            }
+            // Warm-up and the pipelined window first, then the serial window, then the choice.
+            let first_serial = ways.iter().position(|w| !w).unwrap();
+            assert_eq!(first_serial, 2 + 7, "{ways:?}");
+            assert!(
+                ways[first_serial..first_serial + 7].iter().all(|w| !w),
+                "{ways:?}"
+            );
+            assert!(
+                ways[first_serial + 7..].iter().all(|&w| w == expect),
+                "{ways:?}"
+            );
         }
     }
 
