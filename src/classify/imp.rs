@@ -42,7 +42,7 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
 
 /// How long EOS waits for the last async inference to finish.
 const EOS_WAIT: Duration = Duration::from_secs(10);
-/// Blocking mode on a non-live stream: frames before the overlap is measured, and frames
+/// Blocking mode on a non-live stream: frames before the overlap is measured, and intervals
 /// measured each way (see `scheduler::Overlap`).
 const OVERLAP_WARM_UP: u32 = 4;
 const OVERLAP_WINDOW: u32 = 16;
