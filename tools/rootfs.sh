@@ -82,6 +82,9 @@ fetch_tools() {
   rm -rf "$TOOLS.new" && mkdir -p "$TOOLS.new"
   local deb
   for deb in "$apt"/deb/*.deb; do dpkg-deb -x "$deb" "$TOOLS.new"; done
+  # Only aarch64 of qemu-user's 30-odd emulators (450 MB).
+  find "$TOOLS.new/usr/bin" -name 'qemu-*' ! -name qemu-aarch64 -delete
+  rm -rf "$TOOLS.new/usr/share/man" "$TOOLS.new/usr/share/doc" "$apt"
   rm -rf "$TOOLS" && mv "$TOOLS.new" "$TOOLS"
 }
 
@@ -178,7 +181,7 @@ safe_rm() {
 bootstrap() {
   local name=$1 root=$ROOTFS_DIR/$1
   [ -e "$(stamp "$root" base)" ] && return
-  fetch_tools
+  (flock 8; fetch_tools) 8>"$ROOTFS_DIR/.tools.lock"
   local partial=$root.partial
   safe_rm "$partial"
   mkdir -p "$partial"
@@ -263,14 +266,19 @@ ensure() {
   [ -n "${SUITE[$name]:-}" ] || die "unknown root '$name' (tools/rootfs.sh --list)"
   [ "$(id -u)" -eq 0 ] || die "needs root (debootstrap, chroot): run it with sudo"
   mkdir -p "$ROOTFS_DIR"
+  # sid-cross links against debian13-arm64 (its /sysroot): both are made at the same time.
+  local sysroot=""
+  if [ "$name" = sid-cross ]; then
+    ensure debian13-arm64 &
+    sysroot=$!
+  fi
   (
     flock 9
     bootstrap "$name"
     install_packages "$name"
     if declare -f "finish_$name" >/dev/null; then "finish_$name"; fi
   ) 9>"$ROOTFS_DIR/.$name.lock"
-  # sid-cross links against debian13-arm64 (its /sysroot).
-  if [ "$name" = sid-cross ]; then ensure debian13-arm64; fi
+  if [ -n "$sysroot" ]; then wait "$sysroot" || die "debian13-arm64 failed"; fi
 }
 
 case "${1:-}" in
