@@ -96,8 +96,8 @@ aarch64:
 	$(ROOTFS) sid-cross tools/cross-aarch64.sh
 
 test-aarch64: aarch64 $(SEED_MODEL) test-models
-	ROOTFS_MODEL=$(SEED_MODEL) GST_TORCH_SHARED=$(SHARED) GST_TORCH_TEST_MODELS=$(TEST_MODELS) \
-		$(ROOTFS) debian13-arm64 tools/test-aarch64.sh
+	ROOTFS_MODEL=$(SEED_MODEL) ROOTFS_BIND="$(wildcard $(SHARED)) $(TEST_MODELS)" GST_TORCH_SHARED=$(SHARED) \
+		GST_TORCH_TEST_MODELS=$(TEST_MODELS) $(ROOTFS) debian13-arm64 tools/test-aarch64.sh
 
 clean:
 	cargo clean
