@@ -117,12 +117,15 @@ inside() {
   shift 3
   if [ "${ARCH[$name]}" = arm64 ] && [ "$(host_arch)" != arm64 ]; then
     # This user namespace's own binfmt_misc (Linux >= 6.7); F: qemu is opened now, so it need not
-    # exist inside the root.
-    mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
-    local conf
-    conf=$(cat "$TOOLS/usr/share/qemu/binfmt.d/qemu-aarch64.conf")
-    conf=${conf/\/usr\/libexec\/qemu-binfmt/$TOOLS\/usr\/libexec\/qemu-binfmt}
-    echo "$conf" >/proc/sys/fs/binfmt_misc/register
+    # exist inside the root. Older kernels share the host's: qemu-aarch64 must be registered there.
+    if mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc 2>/dev/null; then
+      local conf
+      conf=$(cat "$TOOLS/usr/share/qemu/binfmt.d/qemu-aarch64.conf")
+      conf=${conf/\/usr\/libexec\/qemu-binfmt/$TOOLS\/usr\/libexec\/qemu-binfmt}
+      echo "$conf" >/proc/sys/fs/binfmt_misc/register
+    elif ! grep -qs '^flags: .*F' /proc/sys/fs/binfmt_misc/qemu-aarch64; then
+      die "Linux $(uname -r) has no binfmt_misc per user namespace (6.7+): install the host's qemu-user-binfmt (Debian 13) or qemu-user-static (Debian 12), which registers qemu-aarch64"
+    fi
   fi
   mount -t proc proc "$root/proc"
   mount --rbind /dev "$root/dev"
