@@ -104,8 +104,9 @@ ns_exec() {
       [ "$(readlink "/proc/$me/ns/user" 2>/dev/null)" != "$self" ] && break
       sleep 0.01
     done
-    echo "0 0 4294967295" >"/proc/$me/uid_map" && echo "0 0 4294967295" >"/proc/$me/gid_map"
-    echo go >"$fifo"
+    echo "0 0 4294967295" >"/proc/$me/uid_map" && echo "0 0 4294967295" >"/proc/$me/gid_map" ||
+      log "could not map the user namespace's ids (the command will fail)"
+    echo go >"$fifo" # whatever happened: the child must not wait forever
   ) &
   exec unshare --user --mount --propagation private --pid --fork --kill-child -- \
     bash -c 'read -r _ <"$0"; rm -f "$0"; exec "$@"' "$fifo" "$@"
