@@ -18,7 +18,8 @@ TEST_MODELS := $(CURDIR)/target/test-models
 TORCH_ENV = VIRTUAL_ENV=$(VENV) PATH="$(VENV)/bin:$$PATH" LIBTORCH_USE_PYTORCH=1
 PLUGIN    = target/release/libgsttorch.so
 
-.PHONY: all deps venv build model install demo test test-models fuzz bench bench-models accuracy clean
+.PHONY: all deps venv build model install demo test test-models fuzz bench bench-models accuracy clean \
+	aarch64 test-aarch64
 
 all: build
 
@@ -84,6 +85,19 @@ fuzz:
 	for t in preprocess labels; do \
 		RUSTC_BOOTSTRAP=1 cargo fuzz run --release $$t -- -max_total_time=$(FUZZ_SECONDS) || exit 1; \
 	done
+
+# Raspberry Pi (64-bit OS): cross-build the plugin for aarch64 (target/aarch64-unknown-linux-gnu/
+# release/libgsttorch.so) in a Debian sid root, against a Debian 13 arm64 root with GStreamer and
+# libtorch (tools/rootfs.sh, tools/cross-aarch64.sh; roots cached in $(DATA_DIR)/rootfs, made as
+# root, nothing installed on the host); then test it in the arm64 root under qemu.
+ROOTFS = ROOTFS_DIR=$(DATA_DIR)/rootfs tools/rootfs.sh
+
+aarch64:
+	$(ROOTFS) sid-cross tools/cross-aarch64.sh
+
+test-aarch64: aarch64 $(SEED_MODEL) test-models
+	ROOTFS_MODEL=$(SEED_MODEL) ROOTFS_BIND="$(wildcard $(SHARED)) $(TEST_MODELS)" GST_TORCH_SHARED=$(SHARED) \
+		GST_TORCH_TEST_MODELS=$(TEST_MODELS) $(ROOTFS) debian13-arm64 tools/test-aarch64.sh
 
 clean:
 	cargo clean

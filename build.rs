@@ -3,7 +3,9 @@
 //! against libtorch's headers. torch-sys links libtorch but exports nothing a dependent can read,
 //! so this finds the directory the same way it does:
 //! `$LIBTORCH/lib`, or with `LIBTORCH_USE_PYTORCH=1` the `torch` package of the Python on PATH
-//! (`python` inside a venv, `python3` otherwise).
+//! (`python` inside a venv, `python3` otherwise). `GST_TORCH_RPATH` replaces that rpath (a
+//! cross-build's libtorch is not where the plugin will run: `make aarch64` sets one relative to
+//! the installed plugin, `$ORIGIN/…`).
 
 use std::env;
 use std::path::PathBuf;
@@ -17,6 +19,7 @@ fn torch_dir() -> Option<PathBuf> {
         "LIBTORCH_USE_PYTORCH",
         "VIRTUAL_ENV",
         "PATH",
+        "GST_TORCH_RPATH",
     ] {
         println!("cargo:rerun-if-env-changed={var}");
     }
@@ -52,10 +55,9 @@ fn main() {
     println!("cargo:rerun-if-changed=src/libtorch.cpp");
     match torch_dir() {
         Some(dir) => {
-            println!(
-                "cargo:rustc-link-arg=-Wl,-rpath,{}",
-                dir.join("lib").display()
-            );
+            let rpath = env::var("GST_TORCH_RPATH")
+                .unwrap_or_else(|_| dir.join("lib").display().to_string());
+            println!("cargo:rustc-link-arg=-Wl,-rpath,{rpath}");
             // A few lines of C++ for what tch cannot do: choose the `x86` quantized engine, route
             // libtorch's warnings.
             cc::Build::new()
