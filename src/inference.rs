@@ -418,6 +418,16 @@ fn torch_message(e: &tch::TchError) -> String {
 
 /// Sets the engine; the error says why not (libtorch then keeps the engine it has).
 pub fn set_engine(engine: Engine) -> Result<(), String> {
+    // libtorch for aarch64 lists x86 and fbgemm as supported, but quantized models then fail to
+    // load (their prepacked weights need x86 kernels): refuse them off x86.
+    if !cfg!(any(target_arch = "x86_64", target_arch = "x86"))
+        && matches!(engine, Engine::X86 | Engine::Fbgemm)
+    {
+        return Err(format!(
+            "quantized engine {engine:?} is for x86-64 CPUs, not {}",
+            std::env::consts::ARCH
+        ));
+    }
     for &code in engine.resolve() {
         // SAFETY: plain calls into libtorch's global context with a valid at::QEngine value.
         if unsafe { gst_torch_qengine_supported(code) } == 1
