@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 # This project's own elements, and shell words around a negating `!` (`if ! grep …`).
 OWN = {"torchclassify", "torchoverlay", "torchpublish"}
-NOT_ELEMENTS = {"if", "then", "do", "while", "until", "grep", "command"}
+NOT_ELEMENTS = {"if", "elif", "then", "do", "while", "until", "grep", "command"}
 
 LINK = re.compile(r"(?<![!=<>\w])!(?![=(\w])")  # a `!` that links elements, not `!=`, `!x`, `x!(`
 NAME = re.compile(r"^[a-z][a-z0-9]+$")
