@@ -38,16 +38,23 @@ pub(crate) const FORMATS: [gst_video::VideoFormat; 10] = [
 
 /// torchclassify's sink and src templates: the packed RGB formats, any size and rate.
 pub(crate) fn packed_rgb_pad_templates() -> Vec<gst::PadTemplate> {
-    let caps = gst_video::VideoCapsBuilder::new()
-        .format_list(FORMATS)
-        .build();
+    sink_src_templates(
+        &gst_video::VideoCapsBuilder::new()
+            .format_list(FORMATS)
+            .build(),
+    )
+}
+
+/// An always sink pad and an always src pad taking `caps`: the templates of each of the
+/// plugin's (one in, one out) elements.
+pub(crate) fn sink_src_templates(caps: &gst::Caps) -> Vec<gst::PadTemplate> {
     [
         ("sink", gst::PadDirection::Sink),
         ("src", gst::PadDirection::Src),
     ]
     .into_iter()
     .map(|(name, direction)| {
-        gst::PadTemplate::new(name, direction, gst::PadPresence::Always, &caps)
+        gst::PadTemplate::new(name, direction, gst::PadPresence::Always, caps)
             .expect("valid static pad template")
     })
     .collect()

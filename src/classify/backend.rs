@@ -15,6 +15,11 @@ pub struct Format {
     pub preprocessor: Preprocessor,
 }
 
+/// The negotiated frame's width and height (0 x 0 before caps), for the full-frame ROI meta.
+pub fn frame_size(format: Option<&Format>) -> (u32, u32) {
+    format.map_or((0, 0), |f| (f.info.width(), f.info.height()))
+}
+
 /// What a job's output is for a frame: its result, or the error that replaced it.
 pub type Output = Result<Classification, String>;
 

@@ -300,7 +300,7 @@ impl TorchClassify {
                 backend::prepare(format, buffer, &mut input.buffers.input)
             },
         );
-        let (width, height) = format.map_or((0, 0), |f| (f.info.width(), f.info.height()));
+        let (width, height) = backend::frame_size(format);
         let replaced = state.model.replaced();
         let overlap = match (state.async_, state.scheduler.live()) {
             (false, Some(false)) => Some(state.scheduler.overlap().choice()),
@@ -434,10 +434,7 @@ impl TorchClassify {
                 labels: &state.labels,
                 top_k,
             };
-            let size = state
-                .format
-                .as_ref()
-                .map_or((0, 0), |f| (f.info.width(), f.info.height()));
+            let size = backend::frame_size(state.format.as_ref());
             (state.scheduler.drain(&run), size)
         };
         if outs.is_empty() {

@@ -123,16 +123,7 @@ fn pad_templates() -> Vec<gst::PadTemplate> {
         .build();
     let mut caps = plain;
     caps.make_mut().append(with_meta);
-    [
-        ("sink", gst::PadDirection::Sink),
-        ("src", gst::PadDirection::Src),
-    ]
-    .into_iter()
-    .map(|(name, direction)| {
-        gst::PadTemplate::new(name, direction, gst::PadPresence::Always, &caps)
-            .expect("valid static pad template")
-    })
-    .collect()
+    crate::sink_src_templates(&caps)
 }
 
 #[glib::object_subclass]
