@@ -8,7 +8,7 @@
 use gst::prelude::*;
 use gsttorch::{Classification, ClassificationMeta, message, meta};
 mod common;
-use common::{init, media, model, test_model};
+use common::{CAT, ESPRESSO, ORANGE, init, media, model, test_model};
 use std::path::PathBuf;
 
 /// What a pipeline run produced: the parsed `torchclassify` messages in order, and the error
@@ -67,10 +67,6 @@ fn classify_at_input_size(photo: &str, model: &str, size: u32) -> Classification
     assert_eq!(r.results.len(), 1, "{photo} at {size}");
     r.results.into_iter().next().unwrap()
 }
-
-const CAT: std::ops::RangeInclusive<u32> = 281..=285;
-const ESPRESSO: u32 = 967;
-const ORANGE: u32 = 950;
 
 fn photos() -> [(&'static str, std::ops::RangeInclusive<u32>); 3] {
     [
@@ -400,6 +396,23 @@ fn post_messages_false_posts_none_but_still_attaches_meta() {
     assert!(bus.pop_filtered(&[gst::MessageType::Element]).is_none());
 }
 
+/// `appsrc` (not live, so the element may pipeline) → `torchclassify name=c` → `appsink`.
+fn appsrc_through_element() -> (gst::Pipeline, gst_app::AppSrc, gst_app::AppSink) {
+    init();
+    let pipeline = gst::parse::launch(&format!(
+        "appsrc name=src format=time ! torchclassify name=c model={} ! \
+         appsink name=sink sync=false",
+        model()
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let element = |name| pipeline.by_name(name).unwrap();
+    let src = element("src").downcast::<gst_app::AppSrc>().unwrap();
+    let sink = element("sink").downcast::<gst_app::AppSink>().unwrap();
+    (pipeline, src, sink)
+}
+
 #[test]
 fn non_live_stream_keeps_order_and_results_across_a_caps_change() {
     // appsrc is not live, so torchclassify pipelines: it holds each frame until the next one
@@ -408,23 +421,7 @@ fn non_live_stream_keeps_order_and_results_across_a_caps_change() {
     let (cat_caps, cat) = frame("cat.png");
     let (coffee_caps, coffee) =
         frame_as("coffee.png", "video/x-raw,format=BGRx,width=320,height=240");
-    let pipeline = gst::parse::launch(&format!(
-        "appsrc name=src format=time ! torchclassify model={} ! appsink name=sink sync=false",
-        model()
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
-    let src = pipeline
-        .by_name("src")
-        .unwrap()
-        .downcast::<gst_app::AppSrc>()
-        .unwrap();
-    let sink = pipeline
-        .by_name("sink")
-        .unwrap()
-        .downcast::<gst_app::AppSink>()
-        .unwrap();
+    let (pipeline, src, sink) = appsrc_through_element();
     assert!(!src.is_live());
     pipeline.set_state(gst::State::Playing).unwrap();
     let frame_time = gst::ClockTime::from_mseconds(40);
@@ -485,24 +482,7 @@ fn non_live_stream_measures_overlap_and_every_frame_keeps_its_own_result() {
     const FRAMES: usize = 60;
     let (caps, cat) = frame("cat.png");
     let (_, coffee) = frame("coffee.png");
-    let pipeline = gst::parse::launch(&format!(
-        "appsrc name=src format=time ! torchclassify name=c model={} ! \
-         appsink name=sink sync=false",
-        model()
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
-    let src = pipeline
-        .by_name("src")
-        .unwrap()
-        .downcast::<gst_app::AppSrc>()
-        .unwrap();
-    let sink = pipeline
-        .by_name("sink")
-        .unwrap()
-        .downcast::<gst_app::AppSink>()
-        .unwrap();
+    let (pipeline, src, sink) = appsrc_through_element();
     src.set_caps(Some(&caps));
     pipeline.set_state(gst::State::Playing).unwrap();
     let frame_time = gst::ClockTime::from_mseconds(40);

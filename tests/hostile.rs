@@ -4,18 +4,16 @@
 
 use gst::prelude::*;
 use gsttorch::ClassificationMeta;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{model, serial, test_model};
+use common::{model, serial, test_model, threads_named};
 
-/// A path in cargo's scratch directory for integration tests (under target/).
+/// A path in this suite's scratch directory.
 fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("hostile");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
+    common::scratch("hostile", name)
 }
 
 fn write(name: &str, bytes: &[u8]) -> String {
@@ -693,15 +691,6 @@ fn sync_bus_handler_may_set_model_on_an_error() {
         element.property::<String>("model"),
         test_model("ten_classes.pt")
     );
-}
-
-/// Threads whose name starts with `prefix` (Linux keeps 15 bytes of a thread's name).
-fn threads_named(prefix: &str) -> usize {
-    std::fs::read_dir("/proc/self/task")
-        .unwrap()
-        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
-        .filter(|name| name.starts_with(prefix))
-        .count()
 }
 
 /// A hot swap asked for just before the element stops: the loader thread is joined by the stop

@@ -257,11 +257,7 @@ fn inference_interval_runs_every_nth_frame() {
 /// Threads named after the model thread: the thread itself and the OpenMP workers it starts
 /// (Linux threads inherit their creator's name).
 fn model_threads() -> usize {
-    std::fs::read_dir("/proc/self/task")
-        .unwrap()
-        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
-        .filter(|name| name.starts_with("torchclassify"))
-        .count()
+    common::threads_named("torchclassify")
 }
 
 fn all_threads() -> usize {

@@ -63,3 +63,25 @@ pub fn media(name: &str) -> String {
     assert!(p.is_file(), "{} missing", p.display());
     p.to_string_lossy().into_owned()
 }
+
+/// ImageNet classes of the shared photos and of the demo clip's three parts.
+pub const CAT: std::ops::RangeInclusive<u32> = 281..=285;
+pub const ESPRESSO: u32 = 967;
+pub const ORANGE: u32 = 950;
+
+/// A path in cargo's scratch directory for integration tests (under target/), in `dir`.
+pub fn scratch(dir: &str, name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+/// This process's threads whose name starts with `prefix` (Linux keeps 15 bytes of a name; a
+/// thread inherits its creator's, so OpenMP workers of the model thread count as it).
+pub fn threads_named(prefix: &str) -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .filter(|name| name.starts_with(prefix))
+        .count()
+}
