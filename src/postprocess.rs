@@ -2,7 +2,31 @@
 //! carries a result everywhere (buffer meta, bus message, and whatever reads them).
 
 use crate::labels::Labels;
+use gst::glib;
 use std::sync::Arc;
+
+/// What turns the model's outputs into confidences (`output`).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Hash, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstTorchOutput")]
+pub enum Activation {
+    #[default]
+    #[enum_value(
+        name = "Softmax: the outputs are logits of exclusive classes",
+        nick = "softmax"
+    )]
+    Softmax = 0,
+    #[enum_value(
+        name = "Sigmoid: multi-label, each output a class's own logit",
+        nick = "sigmoid"
+    )]
+    Sigmoid = 1,
+    #[enum_value(
+        name = "None: the outputs are already probabilities",
+        nick = "none"
+    )]
+    None = 2,
+}
 
 /// One class of a result.
 #[derive(Debug, Clone, PartialEq)]

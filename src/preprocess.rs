@@ -3,9 +3,67 @@
 //!
 //! Everything here is plain data and functions so it can be tested without GStreamer.
 
+use gst::glib;
+
 /// ImageNet mean and standard deviation per RGB channel, as in torchvision's `Normalize`.
 pub const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
 pub const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
+
+/// The channel order of the model's input planes (`color-order`).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Hash, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstTorchColorOrder")]
+pub enum ColorOrder {
+    #[default]
+    #[enum_value(name = "RGB: planes red, green, blue (torchvision)", nick = "rgb")]
+    Rgb = 0,
+    #[enum_value(name = "BGR: planes blue, green, red (OpenCV, Caffe)", nick = "bgr")]
+    Bgr = 1,
+}
+
+/// How a frame becomes the model's square input (`resize`).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Hash, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstTorchResize")]
+pub enum ResizeMode {
+    #[default]
+    #[enum_value(
+        name = "Stretch: the whole frame, squashed to the input size",
+        nick = "stretch"
+    )]
+    Stretch = 0,
+    #[enum_value(
+        name = "Center crop: the largest centred square times crop-fraction (torchvision's \
+                evaluation: 0.875, resize 256 + crop 224)",
+        nick = "center-crop"
+    )]
+    CenterCrop = 1,
+    #[enum_value(
+        name = "Letterbox: the whole frame, aspect kept, padded with the mean colour",
+        nick = "letterbox"
+    )]
+    Letterbox = 2,
+}
+
+/// The model's input per channel: `(pixel × pixel_scale − mean) / std`, pixel in 0..255, the
+/// channels in the model's [`ColorOrder`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Normalization {
+    pub mean: [f64; 3],
+    pub std: [f64; 3],
+    pub pixel_scale: f64,
+}
+
+impl Default for Normalization {
+    /// torchvision's ImageNet normalisation of 0..1 pixels.
+    fn default() -> Self {
+        Normalization {
+            mean: IMAGENET_MEAN.map(f64::from),
+            std: IMAGENET_STD.map(f64::from),
+            pixel_scale: 1.0 / 255.0,
+        }
+    }
+}
 
 /// Where R, G and B sit inside one packed pixel, and how many bytes a pixel takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
