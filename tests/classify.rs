@@ -8,41 +8,8 @@
 use gst::prelude::*;
 use gsttorch::{Classification, ClassificationMeta, message, meta};
 mod common;
-use common::{CAT, ESPRESSO, ORANGE, init, media, model, test_model};
+use common::{CAT, ESPRESSO, ORANGE, frame_as, init, media, model, run, test_model};
 use std::path::PathBuf;
-
-/// What a pipeline run produced: the parsed `torchclassify` messages in order, and the error
-/// message text if the pipeline failed.
-struct Run {
-    results: Vec<Classification>,
-    error: Option<String>,
-}
-
-fn run(description: &str) -> Run {
-    init();
-    let pipeline = gst::parse::launch(description)
-        .unwrap_or_else(|e| panic!("bad pipeline {description}: {e}"))
-        .downcast::<gst::Pipeline>()
-        .unwrap();
-    let bus = pipeline.bus().unwrap();
-    let mut results = Vec::new();
-    let mut error = None;
-    // A failed start() makes set_state fail too; the error message is on the bus either way.
-    let _ = pipeline.set_state(gst::State::Playing);
-    for msg in bus.iter_timed(gst::ClockTime::from_seconds(60)) {
-        match msg.view() {
-            gst::MessageView::Element(_) => results.extend(message::from_message(&msg)),
-            gst::MessageView::Error(e) => {
-                error = Some(format!("{} ({})", e.error(), e.debug().unwrap_or_default()));
-                break;
-            }
-            gst::MessageView::Eos(_) => break,
-            _ => {}
-        }
-    }
-    pipeline.set_state(gst::State::Null).unwrap();
-    Run { results, error }
-}
 
 fn classify_photo(photo: &str, caps: &str) -> Vec<Classification> {
     let r = run(&format!(
@@ -315,30 +282,6 @@ fn builtin_labels_match_the_exported_ones() {
 /// One 224x224 RGB frame of `photo`, decoded by GStreamer.
 fn frame(photo: &str) -> (gst::Caps, gst::Buffer) {
     frame_as(photo, "video/x-raw,format=RGB,width=224,height=224")
-}
-
-/// One frame of `photo` in `caps`, decoded by GStreamer.
-fn frame_as(photo: &str, caps: &str) -> (gst::Caps, gst::Buffer) {
-    init();
-    let pipeline = gst::parse::launch(&format!(
-        "filesrc location={} ! decodebin ! videoconvert ! videoscale ! {caps} ! appsink name=sink",
-        media(photo)
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
-    let sink = pipeline
-        .by_name("sink")
-        .unwrap()
-        .downcast::<gst_app::AppSink>()
-        .unwrap();
-    pipeline.set_state(gst::State::Playing).unwrap();
-    let sample = sink.pull_sample().expect("a decoded frame");
-    pipeline.set_state(gst::State::Null).unwrap();
-    (
-        sample.caps().unwrap().to_owned(),
-        sample.buffer_owned().unwrap(),
-    )
 }
 
 #[test]

@@ -5,6 +5,8 @@
 //! `../shared`).
 #![allow(dead_code)]
 
+use gst::prelude::*;
+use gsttorch::{Classification, message};
 use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard, Once};
 
@@ -84,4 +86,61 @@ pub fn threads_named(prefix: &str) -> usize {
         .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
         .filter(|name| name.starts_with(prefix))
         .count()
+}
+
+/// What a pipeline run produced: the parsed `torchclassify` messages in order, and the error
+/// message text if the pipeline failed.
+pub struct Run {
+    pub results: Vec<Classification>,
+    pub error: Option<String>,
+}
+
+pub fn run(description: &str) -> Run {
+    init();
+    let pipeline = gst::parse::launch(description)
+        .unwrap_or_else(|e| panic!("bad pipeline {description}: {e}"))
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+    let bus = pipeline.bus().unwrap();
+    let mut results = Vec::new();
+    let mut error = None;
+    // A failed start() makes set_state fail too; the error message is on the bus either way.
+    let _ = pipeline.set_state(gst::State::Playing);
+    for msg in bus.iter_timed(gst::ClockTime::from_seconds(60)) {
+        match msg.view() {
+            gst::MessageView::Element(_) => results.extend(message::from_message(&msg)),
+            gst::MessageView::Error(e) => {
+                error = Some(format!("{} ({})", e.error(), e.debug().unwrap_or_default()));
+                break;
+            }
+            gst::MessageView::Eos(_) => break,
+            _ => {}
+        }
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    Run { results, error }
+}
+
+/// One frame of `photo` in `caps`, decoded by GStreamer.
+pub fn frame_as(photo: &str, caps: &str) -> (gst::Caps, gst::Buffer) {
+    init();
+    let pipeline = gst::parse::launch(&format!(
+        "filesrc location={} ! decodebin ! videoconvert ! videoscale ! {caps} ! appsink name=sink",
+        media(photo)
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let sink = pipeline
+        .by_name("sink")
+        .unwrap()
+        .downcast::<gst_app::AppSink>()
+        .unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let sample = sink.pull_sample().expect("a decoded frame");
+    pipeline.set_state(gst::State::Null).unwrap();
+    (
+        sample.caps().unwrap().to_owned(),
+        sample.buffer_owned().unwrap(),
+    )
 }
