@@ -128,15 +128,33 @@ pub fn top_k(values: &[f32], k: usize) -> Vec<usize> {
     best
 }
 
-/// Turns the model's logits (consumed: softmax is applied in place) into the top-`k` predictions.
-/// Returns `None` when there are no logits or `k` is 0.
-pub fn classify(logits: &mut [f32], k: usize, labels: &Labels) -> Option<Vec<Prediction>> {
-    if logits.is_empty() || k == 0 {
+/// Sigmoid in place.
+pub fn sigmoid(values: &mut [f32]) {
+    for v in values.iter_mut() {
+        *v = 1.0 / (1.0 + (-*v).exp());
+    }
+}
+
+/// Turns the model's outputs (consumed: `activation` is applied in place) into the top-`k`
+/// predictions at or above `threshold`, best first; empty when even the best is below it.
+/// Returns `None` when there are no outputs or `k` is 0.
+pub fn classify(
+    outputs: &mut [f32],
+    k: usize,
+    labels: &Labels,
+    activation: Activation,
+    threshold: f64,
+) -> Option<Vec<Prediction>> {
+    if outputs.is_empty() || k == 0 {
         return None;
     }
-    softmax(logits);
+    match activation {
+        Activation::Softmax => softmax(outputs),
+        Activation::Sigmoid => sigmoid(outputs),
+        Activation::None => {}
+    }
     Some(
-        top_k(logits, k)
+        top_k(outputs, k)
             .into_iter()
             .map(|i| Prediction {
                 class_id: i as u32,
@@ -144,8 +162,10 @@ pub fn classify(logits: &mut [f32], k: usize, labels: &Labels) -> Option<Vec<Pre
                     .get(i)
                     .cloned()
                     .unwrap_or_else(|| Arc::from(format!("class {i}"))),
-                confidence: logits[i] as f64,
+                confidence: outputs[i] as f64,
             })
+            // NaN is never at or above a threshold.
+            .take_while(|p| p.confidence >= threshold)
             .collect(),
     )
 }
@@ -178,13 +198,40 @@ mod tests {
     fn classify_names_classes() {
         let labels = Labels::parse(b"cat\ndog\nbird").unwrap();
         let mut logits = [0.0, 3.0, 1.0, 2.0]; // one more output than labels
-        let p = classify(&mut logits, 3, &labels).unwrap();
+        let p = classify(&mut logits, 3, &labels, Activation::Softmax, 0.0).unwrap();
         assert_eq!(p.len(), 3);
         assert_eq!((p[0].class_id, &*p[0].label), (1, "dog"));
         assert_eq!((p[1].class_id, &*p[1].label), (3, "class 3"));
         assert_eq!((p[2].class_id, &*p[2].label), (2, "bird"));
         assert!(p[0].confidence > p[1].confidence && p[1].confidence > p[2].confidence);
-        assert!(classify(&mut [], 3, &labels).is_none());
-        assert!(classify(&mut [1.0], 0, &labels).is_none());
+        assert!(classify(&mut [], 3, &labels, Activation::Softmax, 0.0).is_none());
+        assert!(classify(&mut [1.0], 0, &labels, Activation::Softmax, 0.0).is_none());
+    }
+
+    #[test]
+    fn sigmoid_scores_each_class_on_its_own() {
+        let labels = Labels::parse(b"red\ngreen\nblue").unwrap();
+        // Two labels present: sigmoid gives both a high confidence, softmax shares it.
+        let logits = [6.0f32, 6.0, -6.0];
+        let p = classify(&mut logits.clone(), 3, &labels, Activation::Sigmoid, 0.5).unwrap();
+        assert_eq!(p.len(), 2);
+        assert!(p.iter().all(|p| p.confidence > 0.99));
+        let p = classify(&mut logits.clone(), 3, &labels, Activation::Softmax, 0.0).unwrap();
+        assert!((p[0].confidence - 0.5).abs() < 0.01);
+        // None: the outputs are the confidences.
+        let p = classify(&mut [0.2, 0.7, 0.1], 1, &labels, Activation::None, 0.0).unwrap();
+        assert_eq!((p[0].class_id, p[0].confidence as f32), (1, 0.7));
+    }
+
+    #[test]
+    fn threshold_keeps_the_classes_at_or_above_it() {
+        let labels = Labels::parse(b"a\nb\nc").unwrap();
+        let p = classify(&mut [0.5, 0.3, 0.2], 3, &labels, Activation::None, 0.3).unwrap();
+        assert_eq!(p.iter().map(|p| p.class_id).collect::<Vec<_>>(), vec![0, 1]);
+        // Best below: an empty result, not None.
+        let p = classify(&mut [0.5, 0.3, 0.2], 3, &labels, Activation::None, 0.6).unwrap();
+        assert!(p.is_empty());
+        let p = classify(&mut [f32::NAN, 0.3], 3, &labels, Activation::None, 0.0).unwrap();
+        assert_eq!(p.len(), 1);
     }
 }

@@ -24,6 +24,8 @@ pub struct Stats {
     pub skipped: u64,
     /// Async frames replaced by a newer one before the model got to them.
     pub replaced: u64,
+    /// Inferences whose best class was below `threshold`: no result.
+    pub below_threshold: u64,
     /// libtorch's quantized engine after the model was loaded.
     pub engine: &'static str,
     /// How blocking mode overlaps a frame's preparation with the model's work on the previous
@@ -109,6 +111,7 @@ impl Stats {
             .field("inferences", self.inferences)
             .field("skipped", self.skipped)
             .field("replaced", self.replaced)
+            .field("below-threshold", self.below_threshold)
             .field("mean-inference-ms", mean)
             .field("max-inference-ms", self.inference_max.as_secs_f64() * 1e3)
             .field("frame-fps", rate(frames))
