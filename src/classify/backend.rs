@@ -4,8 +4,8 @@
 use super::scheduler::{Backend, Ticket};
 use crate::inference::{Buffers, Model};
 use crate::labels::Labels;
-use crate::postprocess::{self, Classification, FrameInfo};
-use crate::preprocess::Preprocessor;
+use crate::postprocess::{self, Activation, Classification, FrameInfo};
+use crate::preprocess::{FrameFormat, InputSpec, Preprocessor};
 use gst_video::prelude::*;
 use std::time::Duration;
 
@@ -15,13 +15,52 @@ pub struct Format {
     pub preprocessor: Preprocessor,
 }
 
+impl Format {
+    /// The converter from frames of `info` to the model's `input`; None for a format the element
+    /// does not take.
+    pub fn new(info: gst_video::VideoInfo, input: &InputSpec) -> Option<Format> {
+        let preprocessor = Preprocessor::new(Self::frame_format(&info)?, input);
+        Some(Format { info, preprocessor })
+    }
+
+    /// The same frames into another model's input (a hot swap).
+    pub fn with_input(&self, input: &InputSpec) -> Option<Format> {
+        Format::new(self.info.clone(), input)
+    }
+
+    fn frame_format(info: &gst_video::VideoInfo) -> Option<FrameFormat> {
+        Some(FrameFormat {
+            width: info.width() as usize,
+            height: info.height() as usize,
+            pixels: crate::pixel_format(info.format())?,
+            matrix: crate::yuv_matrix(info),
+        })
+    }
+}
+
+/// How a model's outputs read: its labels, the activation and the threshold.
+#[derive(Debug, Clone)]
+pub struct Reading {
+    pub labels: Labels,
+    pub output: Activation,
+    pub threshold: f64,
+}
+
 /// The negotiated frame's width and height (0 x 0 before caps), for the full-frame ROI meta.
 pub fn frame_size(format: Option<&Format>) -> (u32, u32) {
     format.map_or((0, 0), |f| (f.info.width(), f.info.height()))
 }
 
-/// What a job's output is for a frame: its result, or the error that replaced it.
-pub type Output = Result<Classification, String>;
+/// What the model said about a frame.
+#[derive(Debug, Clone)]
+pub enum Inferred {
+    Classified(Classification),
+    /// Its best class was below `threshold`: no result; the model's time.
+    BelowThreshold(gst::ClockTime),
+}
+
+/// What a job's output is for a frame: what the model said, or the error that replaced it.
+pub type Output = Result<Inferred, String>;
 
 /// An error found under a lock, to post once it is released.
 pub struct Failure {
@@ -35,10 +74,10 @@ pub struct Prepared {
     pub frame: FrameInfo,
 }
 
-/// The model, its labels and `top-k`, as the scheduler's backend.
+/// The model, how to read it and `top-k`, as the scheduler's backend.
 pub struct Run<'a> {
     pub model: &'a Model,
-    pub labels: &'a Labels,
+    pub reading: &'a Reading,
     pub top_k: usize,
 }
 
@@ -70,7 +109,7 @@ impl Backend for Run<'_> {
         let output = reply.result.and_then(|time| {
             classification(
                 &mut reply.buffers.logits,
-                self.labels,
+                self.reading,
                 self.top_k,
                 reply.frame,
                 time,
@@ -85,18 +124,27 @@ impl Backend for Run<'_> {
     }
 }
 
-/// Softmax + top-k of `logits` into a result for `frame`.
+/// The outputs read as `reading` says, top-k, into a result for `frame`.
 pub fn classification(
     logits: &mut [f32],
-    labels: &Labels,
+    reading: &Reading,
     top_k: usize,
     frame: FrameInfo,
     time: Duration,
 ) -> Output {
-    let top_k = postprocess::classify(logits, top_k, labels)
-        .ok_or_else(|| "Model returned no classes".to_string())?;
+    let top_k = postprocess::classify(
+        logits,
+        top_k,
+        &reading.labels,
+        reading.output,
+        reading.threshold,
+    )
+    .ok_or_else(|| "Model returned no classes".to_string())?;
     let time = gst::ClockTime::try_from(time).unwrap_or(gst::ClockTime::ZERO);
-    Classification::new(top_k, frame, time).ok_or_else(|| "Model returned no classes".to_string())
+    Ok(match Classification::new(top_k, frame, time) {
+        Some(c) => Inferred::Classified(c),
+        None => Inferred::BelowThreshold(time),
+    })
 }
 
 /// Fills `input` with the model's input for the frame in `buffer`.
@@ -129,19 +177,26 @@ pub fn prepare(
             ),
         )
     })?;
-    let stride = frame.plane_stride()[0] as usize;
     let bad = |e: String| {
         failure(
             gst::FlowError::Error,
             gst::error_msg!(gst::StreamError::Format, ("Bad frame: {}", e)),
         )
     };
-    let data = frame
-        .plane_data(0)
-        .map_err(|e| bad(format!("plane 0: {e}")))?;
+    // At most three planes (I420, YV12); on the stack, nothing allocated per frame.
+    let mut planes: [&[u8]; 3] = [&[]; 3];
+    let mut strides = [0usize; 3];
+    let n = (frame.n_planes() as usize).min(3);
+    for (i, (plane, stride)) in planes.iter_mut().zip(&mut strides).take(n).enumerate() {
+        *plane = frame
+            .plane_data(i as u32)
+            .map_err(|e| bad(format!("plane {i}: {e}")))?;
+        *stride = usize::try_from(frame.plane_stride()[i])
+            .map_err(|_| bad(format!("plane {i}: negative stride")))?;
+    }
     format
         .preprocessor
-        .run(data, stride, input)
+        .run(&planes[..n], &strides[..n], input)
         .map_err(|e| bad(e.to_string()))
 }
 

@@ -13,14 +13,13 @@
 //! any of them held: errors found under `state` are carried out of it and posted after, so a
 //! synchronous bus handler may call back into the element (set `model`, say).
 
-use super::backend::{self, Failure, Format, Output, Run};
+use super::backend::{self, Failure, Format, Inferred, Output, Reading, Run};
 use super::loader::{self, Loaded, Reloader};
 use super::publish::{self, Publisher};
 use super::scheduler::{Arrival, Out, Outcome, Overlap, Scheduler};
 use super::settings::{self, Settings};
 use crate::inference::{Model, OnResult};
-use crate::labels::Labels;
-use crate::preprocess::Preprocessor;
+use crate::preprocess::InputSpec;
 use crate::results::ResultsWriter;
 use gst::glib;
 use gst::prelude::*;
@@ -49,10 +48,10 @@ const OVERLAP_WINDOW: u32 = 16;
 
 struct State {
     model: Model,
-    labels: Labels,
+    reading: Reading,
+    /// What the model takes (the properties and model config file at load).
+    input: InputSpec,
     format: Option<Format>,
-    /// `input-size` as it was at start: the model's input and the preprocessor's output.
-    input_size: usize,
     /// `async` as it was at start (it is fixed while running).
     async_: bool,
     scheduler: Scheduler<gst::Buffer, Output>,
@@ -117,7 +116,7 @@ impl TorchClassify {
 
     /// What the model thread does with an async result: it becomes the newest result, counts in
     /// the stats and is posted with the timestamps of the frame it was computed on.
-    fn async_result_handler(&self, labels: Labels) -> OnResult {
+    fn async_result_handler(&self, reading: Reading) -> OnResult {
         let element = self.obj().downgrade();
         Box::new(move |logits, result, frame| {
             let Some(element) = element.upgrade() else {
@@ -129,23 +128,29 @@ impl TorchClassify {
                 (s.top_k as usize, s.post_messages)
             };
             match result
-                .and_then(|time| backend::classification(logits, &labels, top_k, frame, time))
+                .and_then(|time| backend::classification(logits, &reading, top_k, frame, time))
             {
-                Ok(c) => imp.publisher.async_result(&imp.element(), c, post_messages),
+                Ok(inferred) => imp
+                    .publisher
+                    .async_result(&imp.element(), inferred, post_messages),
                 Err(e) => gst::element_imp_error!(imp, gst::LibraryError::Failed, ("{}", e)),
             }
         })
     }
 
-    /// Loads as `settings` say, with async results labelled by the labels loaded.
+    /// Loads as `settings` say, with async results read as the model loaded is.
     fn load_model(&self, settings: &Settings) -> Result<Loaded, String> {
-        let loaded = loader::load(settings, |labels| self.async_result_handler(labels))?;
+        let loaded = loader::load(settings, |reading| self.async_result_handler(reading))?;
         gst::info!(
             CAT,
             imp = self,
-            "Loaded model {} ({} classes, engine {:?} = {}, latency {})",
+            "Loaded model {} ({} classes, input {:?}, {:?} threshold {}, engine {:?} = {}, \
+             latency {})",
             settings.model,
-            loaded.labels.len(),
+            loaded.reading.labels.len(),
+            loaded.input,
+            loaded.reading.output,
+            loaded.reading.threshold,
             settings.engine,
             crate::inference::current_engine(),
             loaded.latency
@@ -164,8 +169,8 @@ impl TorchClassify {
         }
     }
 
-    /// The hot swap's loader thread for this run: it loads with the newest settings (at the
-    /// input size the running preprocessor makes) and swaps the model in between two frames.
+    /// The hot swap's loader thread for this run: it loads with the newest settings (and the
+    /// new model's config file) and swaps the model in between two frames.
     fn start_reloader(&self) -> Result<Reloader, String> {
         let element = self.obj().downgrade();
         let apply_to = element.clone();
@@ -173,8 +178,7 @@ impl TorchClassify {
             move || {
                 let element = element.upgrade()?;
                 let imp = element.imp();
-                let mut settings = imp.settings().clone();
-                settings.input_size = imp.state().as_ref()?.input_size as u32;
+                let settings = imp.settings().clone();
                 Some(imp.load_model(&settings))
             },
             move |outcome| {
@@ -208,12 +212,17 @@ impl TorchClassify {
             };
             let run = Run {
                 model: &state.model,
-                labels: &state.labels,
+                reading: &state.reading,
                 top_k,
             };
             state.scheduler.collect(&run);
-            let classes = loaded.labels.len() as u32;
-            state.labels = loaded.labels;
+            let classes = loaded.reading.labels.len() as u32;
+            state.reading = loaded.reading;
+            if loaded.input != state.input {
+                // The new model takes other input: the same frames, prepared anew.
+                state.format = state.format.as_ref().and_then(|f| f.with_input(&loaded.input));
+                state.input = loaded.input;
+            }
             (std::mem::replace(&mut state.model, loaded.model), classes)
         };
         drop(old); // joins the old model's thread, outside the lock
@@ -283,7 +292,7 @@ impl TorchClassify {
         }
         let run = Run {
             model: &state.model,
-            labels: &state.labels,
+            reading: &state.reading,
             top_k,
         };
         let format = state.format.as_ref();
@@ -331,8 +340,10 @@ impl TorchClassify {
         let mut latency_grew = false;
         let mut buffers = Vec::with_capacity(outs.len());
         for out in outs {
-            let (fresh, late) = match out.outcome {
-                Outcome::Fresh(Ok(c)) => (Some(c), false),
+            let (mut below_threshold, mut fresh, mut late) = (None, None, false);
+            match out.outcome {
+                Outcome::Fresh(Ok(Inferred::Classified(c))) => fresh = Some(c),
+                Outcome::Fresh(Ok(Inferred::BelowThreshold(time))) => below_threshold = Some(time),
                 Outcome::Fresh(Err(e)) => {
                     failure.get_or_insert(Failure {
                         flow: gst::FlowError::Error,
@@ -340,10 +351,11 @@ impl TorchClassify {
                     });
                     break; // frames after a failed one are not let out
                 }
-                Outcome::Late => (None, true),
-                Outcome::Carry | Outcome::Submitted | Outcome::Lost => (None, false),
-            };
-            if let Some(arrived) = current.filter(|&at| fresh.is_some() && out.arrived == at) {
+                Outcome::Late => late = true,
+                Outcome::Carry | Outcome::Submitted | Outcome::Lost => {}
+            }
+            let waited = fresh.is_some() || below_threshold.is_some();
+            if let Some(arrived) = current.filter(|&at| waited && out.arrived == at) {
                 // A frame that waited for its own result: the processing latency.
                 let spent = gst::ClockTime::try_from(arrived.elapsed()).unwrap_or_default();
                 let mut latency = lock(&self.latency);
@@ -356,6 +368,7 @@ impl TorchClassify {
                 out.item,
                 publish::Frame {
                     fresh,
+                    below_threshold,
                     late,
                     arrived: out.arrived,
                     width,
@@ -431,7 +444,7 @@ impl TorchClassify {
             };
             let run = Run {
                 model: &state.model,
-                labels: &state.labels,
+                reading: &state.reading,
                 top_k,
             };
             let size = backend::frame_size(state.format.as_ref());
@@ -460,7 +473,7 @@ impl TorchClassify {
         if let Some(state) = self.state().as_mut() {
             let run = Run {
                 model: &state.model,
-                labels: &state.labels,
+                reading: &state.reading,
                 top_k,
             };
             state.scheduler.flush(&run);
@@ -527,7 +540,7 @@ impl ElementImpl for TorchClassify {
 
     fn pad_templates() -> &'static [gst::PadTemplate] {
         static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> =
-            LazyLock::new(crate::packed_rgb_pad_templates);
+            LazyLock::new(crate::classify_pad_templates);
         PAD_TEMPLATES.as_ref()
     }
 }
@@ -570,9 +583,9 @@ impl BaseTransformImpl for TorchClassify {
         *lock(&self.pending_error) = None;
         *self.state() = Some(State {
             model: loaded.model,
-            labels: loaded.labels,
+            reading: loaded.reading,
             format: None,
-            input_size: settings.input_size as usize,
+            input: loaded.input,
             async_: settings.async_,
             scheduler: Scheduler::new(
                 settings.async_,
@@ -681,22 +694,15 @@ impl BaseTransformImpl for TorchClassify {
     fn set_caps(&self, incaps: &gst::Caps, outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {
         let info = gst_video::VideoInfo::from_caps(incaps)
             .map_err(|_| gst::loggable_error!(CAT, "Invalid caps {}", incaps))?;
-        let layout = crate::layout(info.format())
-            .ok_or_else(|| gst::loggable_error!(CAT, "Unsupported format {}", info.format()))?;
         let resizes = {
             let mut guard = self.state();
             let Some(state) = guard.as_mut() else {
                 return Err(gst::loggable_error!(CAT, "Caps before start"));
             };
-            let preprocessor = Preprocessor::new(
-                info.width() as usize,
-                info.height() as usize,
-                layout,
-                state.input_size,
-                state.input_size,
-            );
-            let resizes = preprocessor.resizes();
-            state.format = Some(Format { info, preprocessor });
+            let format = Format::new(info, &state.input)
+                .ok_or_else(|| gst::loggable_error!(CAT, "Unsupported caps {}", incaps))?;
+            let resizes = format.preprocessor.resizes();
+            state.format = Some(format);
             resizes
         };
         gst::debug!(
@@ -704,7 +710,7 @@ impl BaseTransformImpl for TorchClassify {
             imp = self,
             "Caps {} ({})",
             incaps,
-            if resizes { "resizing" } else { "no resize" }
+            if resizes { "resampled" } else { "copied" }
         );
         self.parent_set_caps(incaps, outcaps)
     }

@@ -6,9 +6,11 @@
 //! [`RELOAD_SETTLE`] of each other make one load; the thread is joined when the element stops, so
 //! no load outlives the run that asked for it.
 
-use super::settings::Settings;
+use super::backend::Reading;
+use super::settings::{LabelsChoice, Settings};
 use crate::inference::{Model, ModelConfig, OnResult};
 use crate::labels::Labels;
+use crate::preprocess::InputSpec;
 use std::path::PathBuf;
 use std::sync::mpsc;
 use std::thread;
@@ -17,10 +19,13 @@ use std::time::Duration;
 /// How long a hot swap waits for more property changes before it loads.
 pub const RELOAD_SETTLE: Duration = Duration::from_millis(100);
 
-/// A loaded model with its labels, and what the caller should do about it.
+/// A loaded model with how to feed it and read it, and what the caller should do about it.
 pub struct Loaded {
     pub model: Model,
-    pub labels: Labels,
+    /// What the model takes.
+    pub input: InputSpec,
+    /// How its outputs read.
+    pub reading: Reading,
     /// A warning to post (the engine asked for is not what the model was calibrated for, or not
     /// available).
     pub warning: Option<String>,
@@ -29,16 +34,34 @@ pub struct Loaded {
     pub latency: gst::ClockTime,
 }
 
-/// Loads labels and model as `settings` say; `on_result` makes the model's async result handler
-/// for the labels loaded. The error names the property, the path and what is wrong.
+/// The labels `choice` names. The error names the file or key and what is wrong.
+fn labels(choice: &LabelsChoice) -> Result<Labels, String> {
+    match choice {
+        LabelsChoice::BuiltIn => Ok(Labels::imagenet()),
+        LabelsChoice::File(path, origin) => Labels::from_file(path)
+            .map_err(|e| format!("Cannot use labels file '{}' ({origin}): {e}", path.display())),
+        LabelsChoice::List(list, config) => Labels::from_list(list.clone()).map_err(|e| {
+            format!(
+                "model config '{}': key 'labels': {e}",
+                config.display()
+            )
+        }),
+    }
+}
+
+/// Loads labels and model as `settings` (and the model config file) say; `on_result` makes the
+/// model's async result handler for the reading loaded. The error names the property or file,
+/// the path and what is wrong.
 pub fn load(
     settings: &Settings,
-    on_result: impl FnOnce(Labels) -> OnResult,
+    on_result: impl FnOnce(Reading) -> OnResult,
 ) -> Result<Loaded, String> {
-    let labels = match &settings.labels {
-        None => Labels::imagenet(),
-        Some(path) => Labels::from_file(path.as_ref())
-            .map_err(|e| format!("Cannot use labels file '{path}' (property 'labels'): {e}"))?,
+    let resolved = settings.resolve()?;
+    let labels = labels(&resolved.labels)?;
+    let reading = Reading {
+        labels,
+        output: resolved.output,
+        threshold: resolved.threshold,
     };
     let model_error = |what: String| {
         format!(
@@ -54,21 +77,28 @@ pub fn load(
             path: PathBuf::from(&settings.model),
             engine: settings.engine,
             num_threads: settings.num_threads,
-            input_width: settings.input_size as usize,
-            input_height: settings.input_size as usize,
+            input_width: resolved.input.width,
+            input_height: resolved.input.height,
         },
-        on_result(labels.clone()),
+        on_result(reading.clone()),
     )
     .map_err(model_error)?;
     let n = model.num_classes();
-    if n != labels.len() {
-        let source = match &settings.labels {
-            None => "the built-in ImageNet labels (property 'labels' unset)".to_string(),
-            Some(path) => format!("labels file '{path}' (property 'labels')"),
+    if n != reading.labels.len() {
+        let source = match &resolved.labels {
+            LabelsChoice::BuiltIn => {
+                "the built-in ImageNet labels (property 'labels' unset)".to_string()
+            }
+            LabelsChoice::File(path, origin) => {
+                format!("labels file '{}' ({origin})", path.display())
+            }
+            LabelsChoice::List(_, config) => {
+                format!("the labels list of model config '{}'", config.display())
+            }
         };
         return Err(model_error(format!(
             "it outputs {n} classes but {source} has {} labels",
-            labels.len()
+            reading.labels.len()
         )));
     }
     let warning = model.warning().map(|w| format!("Property 'engine': {w}"));
@@ -76,7 +106,8 @@ pub fn load(
         gst::ClockTime::try_from(model.warm_up_time() * 5 / 4).unwrap_or(gst::ClockTime::ZERO);
     Ok(Loaded {
         model,
-        labels,
+        input: resolved.input,
+        reading,
         warning,
         latency,
     })

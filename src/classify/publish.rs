@@ -4,6 +4,7 @@
 //! Lock order: `results` before `writer`; neither is held while a message is posted, so a bus
 //! handler may call back into the element.
 
+use super::backend::Inferred;
 use crate::postprocess::Classification;
 use crate::results::ResultsWriter;
 use crate::stats::Stats;
@@ -25,10 +26,22 @@ struct Results {
     stats: Stats,
 }
 
+impl Results {
+    /// An inference whose best class was below `threshold`: counted, and buffers after it carry
+    /// no result (the newest one says nothing).
+    fn below_threshold(&mut self, time: gst::ClockTime) {
+        self.stats.inference(Duration::from_nanos(time.nseconds()));
+        self.stats.below_threshold += 1;
+        self.latest = None;
+    }
+}
+
 /// One frame leaving the element.
 pub struct Frame {
     /// Its own result, if the model ran on it (blocking mode).
     pub fresh: Option<Classification>,
+    /// The model ran on it but its best class was below `threshold`: the model's time.
+    pub below_threshold: Option<gst::ClockTime>,
     /// Due for inference but late by QoS: skipped.
     pub late: bool,
     /// When it reached the element.
@@ -105,6 +118,9 @@ impl Publisher {
                     .inference(Duration::from_nanos(c.inference_time.nseconds()));
                 results.latest = Some(c.clone());
             }
+            if let Some(time) = frame.below_threshold {
+                results.below_threshold(time);
+            }
             results.latest.clone()
         };
         if let Some(c) = latest {
@@ -124,7 +140,15 @@ impl Publisher {
 
     /// An async result from the model thread: it becomes the newest result, counts in the
     /// stats, and is written and posted with the timestamps of the frame it was computed on.
-    pub fn async_result(&self, element: &gst::Element, c: Classification, post_messages: bool) {
+    /// One below `threshold` counts and leaves no newest result.
+    pub fn async_result(&self, element: &gst::Element, inferred: Inferred, post_messages: bool) {
+        let c = match inferred {
+            Inferred::Classified(c) => c,
+            Inferred::BelowThreshold(time) => {
+                lock(&self.results).below_threshold(time);
+                return;
+            }
+        };
         {
             let mut results = lock(&self.results);
             results

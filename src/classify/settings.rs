@@ -1,8 +1,13 @@
 //! `torchclassify`'s properties: the settings they hold, their defaults and their param specs.
 
 use crate::inference::Engine;
+use crate::modelconfig::{self, LabelsSource, ModelConfigFile};
+use crate::postprocess::Activation;
+use crate::preprocess::{ColorOrder, DEFAULT_CROP_FRACTION, InputSpec, Normalization, ResizeMode};
 use gst::glib;
 use gst::prelude::*;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
 
 /// The model's input size (MobileNetV2 and most ImageNet classifiers take 224x224).
@@ -13,6 +18,8 @@ pub const DEFAULT_POST_MESSAGES: bool = true;
 pub const DEFAULT_INFERENCE_INTERVAL: u32 = 1;
 pub const DEFAULT_ASYNC: bool = false;
 pub const DEFAULT_STATS_INTERVAL: u32 = 0;
+pub const DEFAULT_PIXEL_SCALE: f64 = 1.0 / 255.0;
+pub const DEFAULT_THRESHOLD: f64 = 0.0;
 
 /// Where `make model` writes the model: `$XDG_DATA_HOME/gst-torch/` (default
 /// `~/.local/share/gst-torch/`).
@@ -40,6 +47,42 @@ pub struct Settings {
     pub stats_interval: u32,
     /// JSON lines of results go here (`-` = stdout).
     pub results_file: Option<String>,
+    /// The model config file; None: the model's path with `.json`, if that exists.
+    pub model_config: Option<String>,
+    /// As set: checked (3 finite numbers) when the model is loaded.
+    pub mean: Vec<f64>,
+    pub std: Vec<f64>,
+    pub pixel_scale: f64,
+    pub color_order: ColorOrder,
+    pub resize: ResizeMode,
+    pub crop_fraction: f64,
+    pub output: Activation,
+    pub threshold: f64,
+    /// The properties the application set: they win over the model config file.
+    pub explicit: BTreeSet<String>,
+}
+
+/// Where the labels come from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LabelsChoice {
+    /// The 1000 ImageNet labels built into the plugin.
+    BuiltIn,
+    /// A file, and what named it (for errors).
+    File(PathBuf, String),
+    /// A list in the model config file (named).
+    List(Vec<String>, PathBuf),
+}
+
+/// What the model takes and how its outputs read: the properties set, else the model config
+/// file, else the defaults.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resolved {
+    pub input: InputSpec,
+    pub labels: LabelsChoice,
+    pub output: Activation,
+    pub threshold: f64,
+    /// The config file read, if any.
+    pub config: Option<PathBuf>,
 }
 
 impl Default for Settings {
@@ -56,7 +99,25 @@ impl Default for Settings {
             async_: DEFAULT_ASYNC,
             stats_interval: DEFAULT_STATS_INTERVAL,
             results_file: None,
+            model_config: None,
+            mean: Normalization::default().mean.to_vec(),
+            std: Normalization::default().std.to_vec(),
+            pixel_scale: DEFAULT_PIXEL_SCALE,
+            color_order: ColorOrder::default(),
+            resize: ResizeMode::default(),
+            crop_fraction: DEFAULT_CROP_FRACTION,
+            output: Activation::default(),
+            threshold: DEFAULT_THRESHOLD,
+            explicit: BTreeSet::new(),
         }
+    }
+}
+
+/// A model config file's value for a property, unless the property was set.
+fn pick<T: Copy>(explicit: bool, property: T, file: Option<T>) -> T {
+    match file {
+        Some(v) if !explicit => v,
+        _ => property,
     }
 }
 
@@ -95,8 +156,102 @@ impl Settings {
                     .expect("type checked upstream")
                     .filter(|s| !s.is_empty())
             }
+            "model-config" => {
+                settings.model_config = value
+                    .get::<Option<String>>()
+                    .expect("type checked upstream")
+                    .filter(|s| !s.is_empty())
+            }
+            "mean" | "std" => {
+                let array = value.get::<gst::Array>().expect("type checked upstream");
+                // Elements that are not numbers become NaN: an error at load, naming them.
+                let numbers = array
+                    .iter()
+                    .map(|v| v.get::<f64>().unwrap_or(f64::NAN))
+                    .collect();
+                if pspec.name() == "mean" {
+                    settings.mean = numbers;
+                } else {
+                    settings.std = numbers;
+                }
+            }
+            "pixel-scale" => settings.pixel_scale = value.get().expect("type checked upstream"),
+            "color-order" => settings.color_order = value.get().expect("type checked upstream"),
+            "resize" => settings.resize = value.get().expect("type checked upstream"),
+            "crop-fraction" => {
+                settings.crop_fraction = value.get().expect("type checked upstream")
+            }
+            "output" => settings.output = value.get().expect("type checked upstream"),
+            "threshold" => settings.threshold = value.get().expect("type checked upstream"),
             _ => unimplemented!(),
         }
+        settings.explicit.insert(pspec.name().to_string());
+    }
+
+    fn is_set(&self, property: &str) -> bool {
+        self.explicit.contains(property)
+    }
+
+    /// The model config file to read: `model-config`, else the model's path with `.json` when
+    /// that file exists.
+    pub fn config_path(&self) -> Option<PathBuf> {
+        match &self.model_config {
+            Some(path) => Some(PathBuf::from(path)),
+            None => Some(modelconfig::beside(Path::new(&self.model))).filter(|p| p.is_file()),
+        }
+    }
+
+    /// What the model takes and how to read its outputs: the properties set, else the model
+    /// config file's values, else the defaults. Errors name the property or the file and key.
+    pub fn resolve(&self) -> Result<Resolved, String> {
+        let path = self.config_path();
+        let file = match &path {
+            Some(p) => modelconfig::load(p).map_err(|e| {
+                if self.model_config.is_some() {
+                    format!("{e} (property 'model-config')")
+                } else {
+                    e
+                }
+            })?,
+            None => ModelConfigFile::default(),
+        };
+        let property = |name: &str, e: String| format!("Property '{name}': {e}");
+        let mean = modelconfig::check_mean(&self.mean).map_err(|e| property("mean", e))?;
+        let std = modelconfig::check_std(&self.std).map_err(|e| property("std", e))?;
+        let pixel_scale = modelconfig::check_pixel_scale(self.pixel_scale)
+            .map_err(|e| property("pixel-scale", e))?;
+        let crop_fraction = modelconfig::check_crop_fraction(self.crop_fraction)
+            .map_err(|e| property("crop-fraction", e))?;
+        let threshold =
+            modelconfig::check_threshold(self.threshold).map_err(|e| property("threshold", e))?;
+        let size = pick(self.is_set("input-size"), self.input_size, file.input_size) as usize;
+        let input = InputSpec {
+            width: size,
+            height: size,
+            normalization: Normalization {
+                mean: pick(self.is_set("mean"), mean, file.mean),
+                std: pick(self.is_set("std"), std, file.std),
+                pixel_scale: pick(self.is_set("pixel-scale"), pixel_scale, file.pixel_scale),
+            },
+            color_order: pick(self.is_set("color-order"), self.color_order, file.color_order),
+            resize: pick(self.is_set("resize"), self.resize, file.resize),
+            crop_fraction: pick(self.is_set("crop-fraction"), crop_fraction, file.crop_fraction),
+        };
+        let labels = match (&self.labels, file.labels) {
+            (Some(path), _) => LabelsChoice::File(path.into(), "property 'labels'".into()),
+            (None, Some(LabelsSource::File(p))) => {
+                LabelsChoice::File(p, format!("key 'labels' of model config '{}'", file.path.display()))
+            }
+            (None, Some(LabelsSource::List(list))) => LabelsChoice::List(list, file.path.clone()),
+            (None, None) => LabelsChoice::BuiltIn,
+        };
+        Ok(Resolved {
+            input,
+            labels,
+            output: pick(self.is_set("output"), self.output, file.output),
+            threshold: pick(self.is_set("threshold"), threshold, file.threshold),
+            config: path,
+        })
     }
 
     /// A property's value (all but `stats`, which the element computes).
@@ -114,6 +269,15 @@ impl Settings {
             "async" => settings.async_.to_value(),
             "stats-interval" => settings.stats_interval.to_value(),
             "results-file" => settings.results_file.to_value(),
+            "model-config" => settings.model_config.to_value(),
+            "mean" => gst::Array::new(settings.mean.iter().copied()).to_value(),
+            "std" => gst::Array::new(settings.std.iter().copied()).to_value(),
+            "pixel-scale" => settings.pixel_scale.to_value(),
+            "color-order" => settings.color_order.to_value(),
+            "resize" => settings.resize.to_value(),
+            "crop-fraction" => settings.crop_fraction.to_value(),
+            "output" => settings.output.to_value(),
+            "threshold" => settings.threshold.to_value(),
             _ => unimplemented!(),
         }
     }
@@ -126,10 +290,11 @@ pub fn properties() -> &'static [glib::ParamSpec] {
             glib::ParamSpecString::builder("model")
                 .nick("Model")
                 .blurb(
-                    "Path of a TorchScript image classifier taking a 1x3xSxS float RGB \
-                     input (S = input-size) normalised with the ImageNet mean/std and \
-                     returning [1, N] class scores (logits). Default: the int8 MobileNetV2 \
-                     that `make model` exports. Loaded when the element starts; set while \
+                    "Path of a TorchScript image classifier taking a 1x3xSxS float input \
+                     (S = input-size; channels, normalisation and fitting as the properties \
+                     below or the model config file say) and returning [1, N] class scores. \
+                     Default: the int8 MobileNetV2 that `make model` exports. Loaded when the \
+                     element starts; set while \
                      running, the new model loads in the background and replaces the old \
                      one between two frames (message torchclassify-model-updated), or a \
                      warning says why not and the old one stays",
@@ -141,8 +306,9 @@ pub fn properties() -> &'static [glib::ParamSpec] {
                 .nick("Labels")
                 .blurb(
                     "Path of a text file with one class label per line, in class-id order; \
-                     its line count must equal the model's N. Unset: the 1000 ImageNet \
-                     labels built into the plugin. Can be changed while running, like model \
+                     its line count must equal the model's N. Unset: the model config file's \
+                     labels, else the 1000 ImageNet labels built into the plugin. Can be \
+                     changed while running, like model \
                      (changes within 100 ms of each other load once)",
                 )
                 .mutable_playing()
@@ -158,9 +324,9 @@ pub fn properties() -> &'static [glib::ParamSpec] {
             glib::ParamSpecUInt::builder("input-size")
                 .nick("Input size")
                 .blurb(
-                    "Side of the square image the model takes: each frame is resized to \
-                     input-size x input-size. 224 for MobileNet, ResNet, ShuffleNet and \
-                     GoogLeNet, 299 for Inception v3",
+                    "Side of the square image the model takes (resize says how a frame is \
+                     fitted into it). 224 for MobileNet, ResNet, ShuffleNet and GoogLeNet, 299 \
+                     for Inception v3. Unset: the model config file's, else 224",
                 )
                 .minimum(8)
                 .maximum(4096)
@@ -242,11 +408,98 @@ pub fn properties() -> &'static [glib::ParamSpec] {
                 )
                 .mutable_ready()
                 .build(),
+            glib::ParamSpecString::builder("model-config")
+                .nick("Model config")
+                .blurb(
+                    "JSON file describing the model: keys labels (path relative to the file, \
+                     or a list of strings), input-size, mean, std, pixel-scale, color-order, \
+                     resize, crop-fraction, output, threshold, as these properties. \
+                     Properties set on the element win over it. Unset: the model's path with \
+                     extension .json (my.pt -> my.json) when that file exists \
+                     (tools/export_model.py writes one beside every model)",
+                )
+                .mutable_ready()
+                .build(),
+            gst::ParamSpecArray::builder("mean")
+                .nick("Mean")
+                .blurb(
+                    "Per-channel mean, in the model's channel order (color-order): the model's \
+                     input is (pixel x pixel-scale - mean) / std, pixel in 0..255. Three \
+                     numbers, e.g. mean=\"<0.0,0.0,0.0>\". Default the ImageNet mean \
+                     <0.485,0.456,0.406>",
+                )
+                .element_spec(&glib::ParamSpecDouble::builder("mean-value").build())
+                .mutable_ready()
+                .build(),
+            gst::ParamSpecArray::builder("std")
+                .nick("Standard deviation")
+                .blurb(
+                    "Per-channel standard deviation, in the model's channel order (see mean); \
+                     three non-zero numbers. Default the ImageNet std <0.229,0.224,0.225>",
+                )
+                .element_spec(&glib::ParamSpecDouble::builder("std-value").build())
+                .mutable_ready()
+                .build(),
+            glib::ParamSpecDouble::builder("pixel-scale")
+                .nick("Pixel scale")
+                .blurb(
+                    "Factor from a 0..255 pixel to the model's scale before mean and std: \
+                     1/255 for models trained on 0..1 images (torchvision), 1 for 0..255 \
+                     (a 0..255 model: pixel-scale=1 mean=\"<0.0,0.0,0.0>\" \
+                     std=\"<1.0,1.0,1.0>\")",
+                )
+                .minimum(f64::MIN_POSITIVE)
+                .maximum(f64::MAX)
+                .default_value(DEFAULT_PIXEL_SCALE)
+                .mutable_ready()
+                .build(),
+            glib::ParamSpecEnum::builder_with_default("color-order", ColorOrder::default())
+                .nick("Colour order")
+                .blurb("Channel order of the model's input planes")
+                .mutable_ready()
+                .build(),
+            glib::ParamSpecEnum::builder_with_default("resize", ResizeMode::default())
+                .nick("Resize")
+                .blurb("How a frame is fitted into the model's square input")
+                .mutable_ready()
+                .build(),
+            glib::ParamSpecDouble::builder("crop-fraction")
+                .nick("Crop fraction")
+                .blurb(
+                    "With resize=center-crop: the part of the largest centred square that is \
+                     used (torchvision's evaluation: 224/256 = 0.875)",
+                )
+                .minimum(0.01)
+                .maximum(1.0)
+                .default_value(DEFAULT_CROP_FRACTION)
+                .mutable_ready()
+                .build(),
+            glib::ParamSpecEnum::builder_with_default("output", Activation::default())
+                .nick("Output")
+                .blurb(
+                    "What the model's outputs are: softmax for exclusive classes' logits, \
+                     sigmoid for a multi-label model (each class's own probability), none for \
+                     probabilities already",
+                )
+                .mutable_ready()
+                .build(),
+            glib::ParamSpecDouble::builder("threshold")
+                .nick("Threshold")
+                .blurb(
+                    "Only classes with a confidence at or above this go into the top-k; a \
+                     frame whose best class is below it gets no result (no meta, message or \
+                     JSON line; stats count it as below-threshold)",
+                )
+                .minimum(0.0)
+                .maximum(1.0)
+                .default_value(DEFAULT_THRESHOLD)
+                .mutable_ready()
+                .build(),
             glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
                 .nick("Statistics")
                 .blurb(
                     "torchclassify-stats: frames, inferences, skipped (late by QoS), \
-                     replaced (async frames a newer one replaced), mean-inference-ms, \
+                     replaced (async frames a newer one replaced), below-threshold, mean-inference-ms, \
                      max-inference-ms, frame-fps and inference-fps since the first frame \
                      (until EOS, after it), engine, overlap (pipelined, serial, measuring or \
                      none) and, once measured, overlap-pipelined-ms and overlap-serial-ms",
