@@ -48,8 +48,8 @@ install: build
 demo: install model
 	GST_TORCH_MODEL=$(MODEL) /usr/bin/python3 pipelines/demo.py $(if $(filter camera,$(SOURCE)),--camera,data/cat-coffee-orange.webm)
 
-test-models: venv
-	$(VENV)/bin/python tools/make_test_models.py $(TEST_MODELS)
+test-models: venv $(MODEL)
+	$(VENV)/bin/python tools/make_test_models.py $(TEST_MODELS) --model $(MODEL)
 
 test: install model test-models
 	tools/check_elements.py

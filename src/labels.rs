@@ -18,6 +18,7 @@ pub enum LabelsError {
     Empty,
     NotUtf8 { line: usize },
     EmptyLine { line: usize },
+    EmptyLabel { index: usize },
 }
 
 impl std::fmt::Display for LabelsError {
@@ -30,6 +31,9 @@ impl std::fmt::Display for LabelsError {
                     f,
                     "line {line} is empty (one label per line, no blank lines)"
                 )
+            }
+            LabelsError::EmptyLabel { index } => {
+                write!(f, "label {index} (counting from 1) is empty")
             }
         }
     }
@@ -62,6 +66,24 @@ impl Labels {
                 .trim();
             if text.is_empty() {
                 return Err(LabelsError::EmptyLine { line: i + 1 });
+            }
+            labels.push(Arc::<str>::from(text));
+        }
+        Ok(Labels(labels.into()))
+    }
+
+    /// Labels given as a list of strings (a model config file's `labels` list), under the rules of
+    /// [`Labels::parse`]: surrounding whitespace is trimmed, the list must not be empty and no label
+    /// may be empty or only whitespace ([`LabelsError::EmptyLabel`] counts from 1).
+    pub fn from_list(list: Vec<String>) -> Result<Self, LabelsError> {
+        if list.is_empty() {
+            return Err(LabelsError::Empty);
+        }
+        let mut labels = Vec::with_capacity(list.len());
+        for (i, label) in list.iter().enumerate() {
+            let text = label.trim();
+            if text.is_empty() {
+                return Err(LabelsError::EmptyLabel { index: i + 1 });
             }
             labels.push(Arc::<str>::from(text));
         }
@@ -129,5 +151,30 @@ mod tests {
         );
         let err = Labels::from_file(Path::new("/nonexistent/labels.txt")).unwrap_err();
         assert!(err.contains("No such file"), "{err}");
+    }
+
+    #[test]
+    fn from_list_keeps_order_trims_and_refuses_empty_labels() {
+        let l = Labels::from_list(vec!["red".into(), " green ".into(), "blue".into()]).unwrap();
+        assert_eq!(l.len(), 3);
+        assert_eq!(&**l.get(0).unwrap(), "red");
+        assert_eq!(&**l.get(1).unwrap(), "green");
+        assert_eq!(&**l.get(2).unwrap(), "blue");
+        // The same labels as the same text parsed as a file.
+        assert_eq!(l, Labels::parse(b"red\n green \nblue\n").unwrap());
+
+        assert_eq!(Labels::from_list(vec![]), Err(LabelsError::Empty));
+        assert_eq!(
+            Labels::from_list(vec!["a".into(), "".into()]),
+            Err(LabelsError::EmptyLabel { index: 2 })
+        );
+        assert_eq!(
+            Labels::from_list(vec![" \t".into(), "b".into()]),
+            Err(LabelsError::EmptyLabel { index: 1 })
+        );
+        assert_eq!(
+            LabelsError::EmptyLabel { index: 2 }.to_string(),
+            "label 2 (counting from 1) is empty"
+        );
     }
 }

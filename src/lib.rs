@@ -11,6 +11,7 @@ pub mod inference;
 pub mod labels;
 pub mod message;
 pub mod meta;
+pub mod modelconfig;
 mod overlay;
 pub mod postprocess;
 pub mod preprocess;

@@ -8,8 +8,9 @@ With no arguments: builds torchvision.models.quantization.mobilenet_v2(
 weights="IMAGENET1K_QNNPACK_V1", quantize=True) (on x86-64 re-quantized for the x86 engine, see
 --engine), scripts it with torch.jit.script and saves it to
 the default model path, plus the model's 1000 category names (one per line, class-id order) from
-the weights' metadata as imagenet_labels.txt next to it. The weights come from
-$TORCH_HOME/hub/checkpoints when present (offline), otherwise torchvision downloads them once.
+the weights' metadata as imagenet_labels.txt next to it, and the model config file torchclassify
+reads beside a model (see below). The weights come from $TORCH_HOME/hub/checkpoints when present
+(offline), otherwise torchvision downloads them once.
 
 --arch picks another model of the seed's table (mobilenet_v2, mobilenet_v3_large, resnet18,
 resnet50, resnext101_32x8d, inception_v3, googlenet, shufflenet_v2_x0_5/x1_0/x1_5/x2_0):
@@ -48,9 +49,16 @@ anything is written, and the written file is loaded back and checked again. Ever
 scripted wrapper whose method gst_torch_engine() -> str names the engine its quantization was
 calibrated for ("qnnpack" or "x86"; "" for a float model), readable from libtorch. The file loads
 under any engine: libtorch re-packs the weights for whatever engine is active when it is loaded.
+
+Beside the model X.pt goes its model config X.json, which torchclassify reads by default: what
+torchvision's classification models take — "labels" (the labels file's name when it sits in the
+same folder, else its absolute path), "input-size" (S), ImageNet "mean" and "std" of 0..1 pixels
+("pixel-scale" 1/255), "color-order" "rgb", "output" "softmax". It sets no "resize": the element's
+default (stretch) stays the user's choice. Model, labels and config are each written atomically.
 """
 
 import argparse
+import json
 import os
 import platform
 import sys
@@ -93,6 +101,9 @@ def default_output(arch: str = "mobilenet_v2", quantized: bool = True, random_we
 CALIBRATION_CLIP = Path(__file__).resolve().parent.parent / "data" / "cat-coffee-orange.webm"
 CALIBRATION_IMAGES = 90
 CALIBRATION_SEED = 20240612
+# torchvision's ImageNet normalisation of 0..1 RGB pixels (the calibration inputs, the model config).
+IMAGENET_MEAN = [0.485, 0.456, 0.406]
+IMAGENET_STD = [0.229, 0.224, 0.225]
 
 
 def published_engine(weights) -> str:
@@ -118,8 +129,8 @@ def calibration_images(size: int, count: int = CALIBRATION_IMAGES, clip: Path = 
     frames = torch.frombuffer(bytearray(data), dtype=torch.uint8).view(-1, height, width, 3).permute(0, 3, 1, 2)
     torch.manual_seed(CALIBRATION_SEED)
     crop = T.Compose([T.RandomResizedCrop(size, scale=(0.25, 1.0), antialias=True), T.RandomHorizontalFlip()])
-    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
-    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
     picks = torch.randint(len(frames), (count,))
     return [(crop(frames[i]).unsqueeze(0).float() / 255 - mean) / std for i in picks.tolist()]
 
@@ -256,6 +267,29 @@ KNOWN_WARNINGS = [
 ]
 
 
+def model_config(config_path: Path, labels_path: Path, size: int) -> dict:
+    """The model config torchclassify reads beside a model (config_path = the model's path with .json):
+    what torchvision's classification models take. The labels by name when they sit beside the config
+    (so the folder can move), else by absolute path. No "resize": that stays the element's default."""
+    config_dir, labels = config_path.resolve().parent, labels_path.resolve()
+    return {
+        "labels": labels.name if labels.parent == config_dir else str(labels),
+        "input-size": size,
+        "mean": IMAGENET_MEAN,
+        "std": IMAGENET_STD,
+        "pixel-scale": 1 / 255,
+        "color-order": "rgb",
+        "output": "softmax",
+    }
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """`text` to `path` through a temporary file beside it: an interrupted run leaves no half-written file."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
 def main() -> int:
     for message in KNOWN_WARNINGS:
         warnings.filterwarnings("ignore", message=message)
@@ -290,6 +324,11 @@ def main() -> int:
         return 1
     output = args.output or default_output(args.arch, quantized, args.random_weights, args.engine)
     labels_path = args.labels or output.with_name("imagenet_labels.txt")
+    config_path = output.with_suffix(".json")
+    if config_path.resolve() in (output.resolve(), labels_path.resolve()):
+        print(f"cannot export to {output} with labels {labels_path}: the model config {config_path} "
+              "would overwrite one of them", file=sys.stderr)
+        return 1
 
     if args.arch in ("googlenet", "inception_v3"):
         # Scripted GoogLeNet / Inception3 always return a namedtuple (logits, aux...) and warn on
@@ -325,16 +364,15 @@ def main() -> int:
         print(e, file=sys.stderr)
         return 1
     tmp.replace(output)  # atomic: an interrupted export leaves no half-written model
-    tmp = labels_path.with_suffix(labels_path.suffix + ".tmp")
-    tmp.write_text("".join(c + "\n" for c in categories))
-    tmp.replace(labels_path)
+    write_atomically(labels_path, "".join(c + "\n" for c in categories))
+    write_atomically(config_path, json.dumps(model_config(config_path, labels_path, size), indent=4) + "\n")
     kind = "int8" if quantized else "float32"
     weights = "random weights" if args.random_weights else "published weights"
     opt = "" if args.optimize == "none" else f", {args.optimize}"
     calibrated = f", for the {engine} engine" if engine else ""
-    print(f"wrote {output} ({output.stat().st_size // 1024} KiB, {args.arch} {kind}{calibrated}, {weights}{opt}) and "
-          f"{labels_path} ({len(categories)} labels); input 1x3x{size}x{size}: torchclassify input-size={size}",
-          file=sys.stderr)
+    print(f"wrote {output} ({output.stat().st_size // 1024} KiB, {args.arch} {kind}{calibrated}, {weights}{opt}), "
+          f"{labels_path} ({len(categories)} labels) and its model config {config_path}"
+          f"; input 1x3x{size}x{size}: torchclassify input-size={size}", file=sys.stderr)
     return 0
 
 

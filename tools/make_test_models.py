@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Write the small TorchScript files the tests need into DIR (default target/test-models):
 
+    make_test_models.py [DIR] [--model PATH]
+
   not_classifier.pt   valid TorchScript, output [1, 3, 224, 224] (an image, not class scores)
   tuple_output.pt     valid TorchScript, output a tuple of tensors
   dict_output.pt      valid TorchScript, output a dict of tensors
@@ -12,10 +14,23 @@
   records_qnnpack.pt  ten_classes.pt with gst_torch_engine() -> "qnnpack", as tools/export_model.py
   records_x86.pt      records the engine a model was calibrated for; the same with "x86"
   not_torchscript.pt  random bytes
+  bgr255.pt           the default int8 MobileNetV2 (--model) taking BGR 0..255 input: it flips the
+                      channels to RGB and applies the ImageNet normalisation itself; its
+                      gst_torch_engine() is the inner model's
+  bgr255_config.json  the model config that tells the element so (color-order bgr, pixel-scale 1,
+                      mean 0, std 1); not bgr255.json, which the element would read by default
+  multilabel.pt       float, 3 independent labels of an RGB 0..1 input: output[n, c] =
+                      12 * (mean of channel c - 0.5), so a yellow frame scores red and green high
+  multilabel_labels.txt  red, green, blue
 
-Deterministic (fixed seed); rewritten only when missing.
+--model is the int8 MobileNetV2 bgr255.pt wraps (default: the path `make model` writes,
+$XDG_DATA_HOME/gst-torch/mobilenet_v2_quantized.pt, XDG_DATA_HOME defaulting to ~/.local/share).
+Deterministic (fixed seed); rewritten only when missing (bgr255.pt also when --model is newer).
 """
 
+import argparse
+import json
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -100,8 +115,92 @@ class InputShape(nn.Module):
         return out
 
 
+class MultiLabel(nn.Module):
+    """3 independent labels (red, green, blue) of an RGB 0..1 input [N, 3, H, W]: the logit of label c
+    is 12 * (mean of channel c - 0.5), e.g. a yellow frame: red and green about 6, blue about -6."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return 12.0 * (x.mean(dim=[2, 3]) - 0.5)
+
+
+IMAGENET_MEAN = [0.485, 0.456, 0.406]
+IMAGENET_STD = [0.229, 0.224, 0.225]
+
+
+class Bgr255(nn.Module):
+    """`inner` (a model taking ImageNet-normalised RGB 0..1 input) taking BGR 0..255 input instead,
+    as OpenCV- and Caffe-style models do: forward(x) = inner((x.flip(1) / 255 - mean) / std)."""
+
+    def __init__(self, inner: torch.jit.ScriptModule) -> None:
+        super().__init__()
+        self.inner = inner
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.inner((x.flip(1) / 255 - self.mean) / self.std)
+
+    @torch.jit.export
+    def gst_torch_engine(self) -> str:
+        return self.inner.gst_torch_engine()
+
+
+def default_model() -> Path:
+    """The default model `make model` writes (the Makefile's MODEL)."""
+    data = os.environ.get("XDG_DATA_HOME") or os.path.join(Path.home(), ".local", "share")
+    return Path(data) / "gst-torch" / "mobilenet_v2_quantized.pt"
+
+
+def write_bgr255(path: Path, model: Path) -> None:
+    """bgr255.pt from `model`, checked (before saving and loaded back) to give on a BGR 0..255 input
+    what `model` gives on the same pixels as ImageNet-normalised RGB; raises RuntimeError if not."""
+    if not model.is_file():
+        raise RuntimeError(f"{model} not found (make model writes it; or pass --model)")
+    # The engine the default model is calibrated for on x86-64; set before loading, since loading
+    # packs the int8 weights for the active engine.
+    if "x86" in torch.backends.quantized.supported_engines:
+        torch.backends.quantized.engine = "x86"
+    inner = torch.jit.load(str(model)).eval()
+    if not hasattr(inner, "gst_torch_engine"):
+        raise RuntimeError(f"{model} has no gst_torch_engine() (not written by tools/export_model.py)")
+    wrapped = torch.jit.script(Bgr255(inner).eval())
+
+    generator = torch.Generator().manual_seed(1)
+    bgr = torch.randint(0, 256, (2, 3, 224, 224), generator=generator).float()
+    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    rgb = bgr[:, [2, 1, 0]] / 255
+    with torch.no_grad():
+        expected = inner((rgb - mean) / std)
+
+    def check(m, what: str) -> None:
+        with torch.no_grad():
+            got = m(bgr)
+        if got.shape != expected.shape or not torch.allclose(got, expected, rtol=0, atol=1e-5):
+            raise RuntimeError(f"{what}: output differs from {model} on the normalised RGB input")
+        if m.gst_torch_engine() != inner.gst_torch_engine():
+            raise RuntimeError(f"{what}: gst_torch_engine() {m.gst_torch_engine()!r}, "
+                               f"not the inner model's {inner.gst_torch_engine()!r}")
+
+    check(wrapped, "bgr255.pt before saving")
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    wrapped.save(str(tmp))
+    try:
+        check(torch.jit.load(str(tmp)), f"{tmp} loaded back")
+    except RuntimeError:
+        tmp.unlink(missing_ok=True)
+        raise
+    tmp.replace(path)
+
+
 def main() -> int:
-    out = Path(sys.argv[1] if len(sys.argv) > 1 else "target/test-models")
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("dir", nargs="?", type=Path, default=Path("target/test-models"),
+                    help="folder to write into (default: %(default)s)")
+    ap.add_argument("--model", type=Path, default=default_model(),
+                    help="the int8 MobileNetV2 bgr255.pt wraps (default: %(default)s)")
+    args = ap.parse_args()
+    out = args.dir
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
     for name, module in [("not_classifier.pt", Identity()), ("tuple_output.pt", Pair()),
@@ -121,6 +220,33 @@ def main() -> int:
     junk = out / "not_torchscript.pt"
     if not junk.exists():
         junk.write_bytes(torch.randint(0, 256, (4096,), dtype=torch.uint8).numpy().tobytes())
+
+    multilabel = out / "multilabel.pt"
+    if not multilabel.exists():
+        scripted = torch.jit.script(MultiLabel().eval())
+        yellow = torch.zeros(1, 3, 8, 8)
+        yellow[:, :2] = 1.0
+        logits = scripted(yellow)[0].tolist()
+        if not (logits[0] > 5 and logits[1] > 5 and logits[2] < -5):
+            print(f"multilabel.pt: a yellow frame gives {logits}, not red and green high, blue low",
+                  file=sys.stderr)
+            return 1
+        scripted.save(str(multilabel))
+    labels = out / "multilabel_labels.txt"
+    if not labels.exists():
+        labels.write_text("red\ngreen\nblue\n")
+
+    config = out / "bgr255_config.json"
+    if not config.exists():
+        config.write_text(json.dumps({"color-order": "bgr", "pixel-scale": 1.0, "mean": [0, 0, 0],
+                                      "std": [1, 1, 1]}, indent=4) + "\n")
+    bgr255 = out / "bgr255.pt"
+    if not bgr255.exists() or (args.model.is_file() and args.model.stat().st_mtime > bgr255.stat().st_mtime):
+        try:
+            write_bgr255(bgr255, args.model)
+        except RuntimeError as e:
+            print(f"cannot write {bgr255}: {e}", file=sys.stderr)
+            return 1
     print(f"test models in {out}", file=sys.stderr)
     return 0
 

@@ -74,7 +74,9 @@ def export(arch: str) -> dict:
         if not os.path.exists(bench.MODEL):
             sys.exit(f"{bench.MODEL} missing: run `make model`")
         return {"path": bench.MODEL, "quantized": True, "input": 224, "weights": "published", "export_s": 0.0}
-    path, info_path = os.path.join(MODELS, f"{arch}.pt"), os.path.join(MODELS, f"{arch}.json")
+    # Not <arch>.json: that is the model config export_model.py writes beside <arch>.pt, which the
+    # element reads.
+    path, info_path = os.path.join(MODELS, f"{arch}.pt"), os.path.join(MODELS, f"{arch}.export.json")
     if os.path.exists(path) and os.path.exists(info_path):
         with open(info_path) as f:
             return json.load(f)
