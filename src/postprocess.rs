@@ -21,10 +21,7 @@ pub enum Activation {
         nick = "sigmoid"
     )]
     Sigmoid = 1,
-    #[enum_value(
-        name = "None: the outputs are already probabilities",
-        nick = "none"
-    )]
+    #[enum_value(name = "None: the outputs are already probabilities", nick = "none")]
     None = 2,
 }
 

@@ -391,11 +391,7 @@ struct Rect {
 }
 
 /// Which source rectangle (in pixels, fractional) goes into which output rectangle.
-fn fit(
-    width: usize,
-    height: usize,
-    spec: &InputSpec,
-) -> ((f64, f64, f64, f64), Rect) {
+fn fit(width: usize, height: usize, spec: &InputSpec) -> ((f64, f64, f64, f64), Rect) {
     let (w, h) = (width as f64, height as f64);
     let (ow, oh) = (spec.width as f64, spec.height as f64);
     let whole = Rect {
@@ -782,7 +778,11 @@ mod tests {
         match format {
             PixelFormat::Yuv420 { u_plane, v_plane } => {
                 let (cw, ch) = (w / 2, h / 2);
-                let mut planes = vec![vec![0u8; (w + pad) * h], vec![0; (cw + pad) * ch], vec![0; (cw + pad) * ch]];
+                let mut planes = vec![
+                    vec![0u8; (w + pad) * h],
+                    vec![0; (cw + pad) * ch],
+                    vec![0; (cw + pad) * ch],
+                ];
                 for y in 0..h {
                     for x in 0..w {
                         planes[0][y * (w + pad) + x] = yuv(x, y)[0];
@@ -815,7 +815,11 @@ mod tests {
                 }
                 (planes, vec![w + pad, 2 * cw + pad])
             }
-            PixelFormat::Packed422 { y: yo, u: uo, v: vo } => {
+            PixelFormat::Packed422 {
+                y: yo,
+                u: uo,
+                v: vo,
+            } => {
                 let stride = 2 * w + pad;
                 let mut plane = vec![0u8; stride * h];
                 for y in 0..h {
@@ -879,7 +883,13 @@ mod tests {
     fn every_yuv_format_gives_the_rgb_it_encodes() {
         // Flat colours, saturated and not: back within a couple of levels of 0..255 after the
         // 8-bit round trip.
-        for colour in [[200u8, 30, 40], [20, 180, 60], [30, 60, 220], [128, 128, 128], [255, 255, 0]] {
+        for colour in [
+            [200u8, 30, 40],
+            [20, 180, 60],
+            [30, 60, 220],
+            [128, 128, 128],
+            [255, 255, 0],
+        ] {
             for format in YUV_FORMATS {
                 for size in [16, 5] {
                     let out = run_yuv(32, 24, format, &raw(size), |_, _| colour);
@@ -890,7 +900,10 @@ mod tests {
                             .iter()
                             .map(|v| (v - want).abs())
                             .fold(0.0, f32::max);
-                        assert!(worst <= 2.5, "{format:?} {colour:?} channel {c}: off by {worst}");
+                        assert!(
+                            worst <= 2.5,
+                            "{format:?} {colour:?} channel {c}: off by {worst}"
+                        );
                     }
                 }
             }
@@ -904,22 +917,37 @@ mod tests {
         let colour = |x: usize, y: usize| {
             [
                 (x * 4) as u8,
-                if (x / 8 + y / 8) % 2 == 0 { 200 } else { 40 },
+                if (x / 8 + y / 8).is_multiple_of(2) {
+                    200
+                } else {
+                    40
+                },
                 (255 - y * 5) as u8,
             ]
         };
-        let rgb: Vec<Vec<[u8; 3]>> =
-            (0..48).map(|y| (0..64).map(|x| colour(x, y)).collect()).collect();
+        let rgb: Vec<Vec<[u8; 3]>> = (0..48)
+            .map(|y| (0..64).map(|x| colour(x, y)).collect())
+            .collect();
         let want = run_rgb(&rgb, &raw(20));
         let i420 = run_yuv(64, 48, PixelFormat::I420, &raw(20), colour);
         for format in YUV_FORMATS {
             let out = run_yuv(64, 48, format, &raw(20), colour);
-            if matches!(format, PixelFormat::Yuv420 { .. } | PixelFormat::SemiPlanar420 { .. }) {
+            if matches!(
+                format,
+                PixelFormat::Yuv420 { .. } | PixelFormat::SemiPlanar420 { .. }
+            ) {
                 assert_eq!(out, i420, "{format:?} samples other points than I420");
             }
-            let mean_error =
-                out.iter().zip(&want).map(|(a, b)| (a - b).abs()).sum::<f32>() / out.len() as f32;
-            assert!(mean_error < 6.0, "{format:?}: mean error {mean_error} levels");
+            let mean_error = out
+                .iter()
+                .zip(&want)
+                .map(|(a, b)| (a - b).abs())
+                .sum::<f32>()
+                / out.len() as f32;
+            assert!(
+                mean_error < 6.0,
+                "{format:?}: mean error {mean_error} levels"
+            );
         }
     }
 
@@ -927,7 +955,10 @@ mod tests {
     fn matrix_and_range_come_from_the_caps() {
         let pixel = |format: PixelFormat, matrix: YuvMatrix, yuv: [u8; 3]| {
             let (planes, strides) = match format {
-                PixelFormat::I420 => (vec![vec![yuv[0]; 4], vec![yuv[1]], vec![yuv[2]]], vec![2, 1, 1]),
+                PixelFormat::I420 => (
+                    vec![vec![yuv[0]; 4], vec![yuv[1]], vec![yuv[2]]],
+                    vec![2, 1, 1],
+                ),
                 _ => unreachable!(),
             };
             let p = Preprocessor::new(
@@ -945,20 +976,31 @@ mod tests {
             out
         };
         // Limited range: 16 is black, 235 white; full range: 16 is dark grey.
-        assert_eq!(pixel(PixelFormat::I420, YuvMatrix::bt601(false), [16, 128, 128]), vec![0.0; 3]);
+        assert_eq!(
+            pixel(PixelFormat::I420, YuvMatrix::bt601(false), [16, 128, 128]),
+            vec![0.0; 3]
+        );
         let white = pixel(PixelFormat::I420, YuvMatrix::bt601(false), [235, 128, 128]);
         assert!(white.iter().all(|v| (v - 255.0).abs() < 1e-3), "{white:?}");
-        assert_eq!(pixel(PixelFormat::I420, YuvMatrix::bt601(true), [16, 128, 128]), vec![16.0; 3]);
+        assert_eq!(
+            pixel(PixelFormat::I420, YuvMatrix::bt601(true), [16, 128, 128]),
+            vec![16.0; 3]
+        );
         // The same strong red in BT.601 and BT.709 decodes differently.
         let v601 = pixel(PixelFormat::I420, YuvMatrix::bt601(false), [81, 90, 240]);
         let v709 = pixel(PixelFormat::I420, YuvMatrix::bt709(false), [81, 90, 240]);
-        assert!((v601[0] - 255.0).abs() < 2.0 && v601[1] < 2.0 && v601[2] < 2.0, "{v601:?}");
+        assert!(
+            (v601[0] - 255.0).abs() < 2.0 && v601[1] < 2.0 && v601[2] < 2.0,
+            "{v601:?}"
+        );
         assert!((v709[1] - v601[1]).abs() > 10.0, "{v601:?} vs {v709:?}");
     }
 
     #[test]
     fn gray_is_the_same_on_every_channel() {
-        let out = run_yuv(8, 6, PixelFormat::Gray, &raw(3), |x, _| [0, (x * 30) as u8, 0]);
+        let out = run_yuv(8, 6, PixelFormat::Gray, &raw(3), |x, _| {
+            [0, (x * 30) as u8, 0]
+        });
         assert!(out[..9].iter().zip(&out[9..18]).all(|(a, b)| a == b));
         assert!(out[..9].iter().zip(&out[18..]).all(|(a, b)| a == b));
         assert!(out[0] < out[2]);
@@ -977,7 +1019,10 @@ mod tests {
         };
         let rgb = run_rgb(&frame, &spec);
         // (pixel × 0.5 − mean) / std, per model channel.
-        assert_eq!([rgb[0], rgb[16], rgb[32]], [(5.0 - 1.0) / 2.0, (10.0 - 2.0) / 4.0, (15.0 - 3.0) / 0.5]);
+        assert_eq!(
+            [rgb[0], rgb[16], rgb[32]],
+            [(5.0 - 1.0) / 2.0, (10.0 - 2.0) / 4.0, (15.0 - 3.0) / 0.5]
+        );
         let bgr = run_rgb(
             &frame,
             &InputSpec {
@@ -986,7 +1031,10 @@ mod tests {
             },
         );
         // Plane 0 is blue now, normalised with the first mean and std.
-        assert_eq!([bgr[0], bgr[16], bgr[32]], [(15.0 - 1.0) / 2.0, (10.0 - 2.0) / 4.0, (5.0 - 3.0) / 0.5]);
+        assert_eq!(
+            [bgr[0], bgr[16], bgr[32]],
+            [(15.0 - 1.0) / 2.0, (10.0 - 2.0) / 4.0, (5.0 - 3.0) / 0.5]
+        );
     }
 
     /// Three 8x8 squares side by side: red, green, blue.
@@ -1013,8 +1061,14 @@ mod tests {
                 ..raw(4)
             };
             let out = run_rgb(&three_squares(), &spec);
-            assert!(out[..16].iter().all(|&r| r == 0.0), "{fraction}: red in the crop");
-            assert!(out[16..32].iter().all(|&g| g == 255.0), "{fraction}: not all green");
+            assert!(
+                out[..16].iter().all(|&r| r == 0.0),
+                "{fraction}: red in the crop"
+            );
+            assert!(
+                out[16..32].iter().all(|&g| g == 255.0),
+                "{fraction}: not all green"
+            );
         }
         // Stretch sees all three.
         let out = run_rgb(&three_squares(), &raw(6));
@@ -1038,14 +1092,26 @@ mod tests {
         assert!(red(5, 2).abs() < 1e-5);
         // A tall frame gets bars left and right.
         let tall: Vec<Vec<[u8; 3]>> = vec![vec![[255, 255, 255]; 2]; 6];
-        let out = run_rgb(&tall, &InputSpec { resize: ResizeMode::Letterbox, ..raw(6) });
+        let out = run_rgb(
+            &tall,
+            &InputSpec {
+                resize: ResizeMode::Letterbox,
+                ..raw(6)
+            },
+        );
         assert_eq!(&out[..6], &[0.0, 0.0, 255.0, 255.0, 0.0, 0.0]);
     }
 
     #[test]
     fn yuv_takes_resize_modes_too() {
         // The middle third of a wide I420 frame, centre-cropped.
-        let colour = |x: usize, _| if (16..32).contains(&x) { [0, 255, 0] } else { [255, 0, 0] };
+        let colour = |x: usize, _| {
+            if (16..32).contains(&x) {
+                [0, 255, 0]
+            } else {
+                [255, 0, 0]
+            }
+        };
         let spec = InputSpec {
             resize: ResizeMode::CenterCrop,
             crop_fraction: 0.875,
@@ -1053,7 +1119,11 @@ mod tests {
         };
         for format in YUV_FORMATS {
             let out = run_yuv(48, 16, format, &spec, colour);
-            assert!(out[..16].iter().all(|&r| r < 3.0), "{format:?}: red in the crop {:?}", &out[..16]);
+            assert!(
+                out[..16].iter().all(|&r| r < 3.0),
+                "{format:?}: red in the crop {:?}",
+                &out[..16]
+            );
             assert!(out[16..32].iter().all(|&g| g > 250.0), "{format:?}");
         }
     }

@@ -246,6 +246,12 @@ fn odd_frame_sizes_are_classified() {
         (7, 5, "RGB"),
         (7, 5, "xRGB"),
         (4096, 2160, "BGRx"),
+        (1, 1, "I420"),
+        (7, 5, "I420"),
+        (7, 5, "NV21"),
+        (7, 5, "YUY2"),
+        (3, 3, "GRAY8"),
+        (4096, 2160, "NV12"),
     ] {
         let o = run(&format!(
             "videotestsrc num-buffers=2 ! video/x-raw,format={format},width={w},height={h} ! \
@@ -261,19 +267,19 @@ fn unsupported_format_is_not_negotiated() {
     let _s = serial();
     // In a launch line the link itself is refused, naming the caps.
     let e = gst::parse::launch(&format!(
-        "videotestsrc num-buffers=2 ! video/x-raw,format=I420 ! torchclassify model={} ! fakesink",
+        "videotestsrc num-buffers=2 ! video/x-raw,format=Y444 ! torchclassify model={} ! fakesink",
         model()
     ))
-    .expect_err("I420 cannot link");
+    .expect_err("Y444 cannot link");
     assert_contains(
         &e.to_string(),
-        &["torchclassify", "can't handle caps", "I420"],
+        &["torchclassify", "can't handle caps", "Y444"],
     );
     // Pushed anyway: not-negotiated, no result.
     let (mut h, _bus) = harness();
-    h.set_src_caps(caps("I420", 64, 64));
+    h.set_src_caps(caps("Y444", 64, 64));
     assert_eq!(
-        h.push(gst::Buffer::from_slice(vec![0u8; 64 * 64 * 3 / 2])),
+        h.push(gst::Buffer::from_slice(vec![0u8; 64 * 64 * 3])),
         Err(gst::FlowError::NotNegotiated)
     );
 }
@@ -297,20 +303,23 @@ fn caps(format: &str, w: i32, h: i32) -> gst::Caps {
 #[test]
 fn buffer_smaller_than_caps_is_an_error_not_a_read_past_the_end() {
     let _s = serial();
-    let (mut h, bus) = harness();
-    h.set_src_caps(caps("RGB", 224, 224));
-    let flow = h.push(gst::Buffer::from_slice(vec![7u8; 1000]));
-    assert_eq!(flow, Err(gst::FlowError::Error));
-    let msg = bus
-        .pop_filtered(&[gst::MessageType::Error])
-        .expect("error message");
-    let gst::MessageView::Error(e) = msg.view() else {
-        unreachable!()
-    };
-    assert_contains(
-        &e.error().to_string(),
-        &["1000 bytes", "224x224 RGB", "150528"],
-    );
+    // 224x224 I420 takes 75264 bytes: the chroma planes are what a short buffer lacks.
+    for (format, size, wanted) in [
+        ("RGB", 1000, ["1000 bytes", "224x224 RGB", "150528"]),
+        ("I420", 60000, ["60000 bytes", "224x224 I420", "75264"]),
+    ] {
+        let (mut h, bus) = harness();
+        h.set_src_caps(caps(format, 224, 224));
+        let flow = h.push(gst::Buffer::from_slice(vec![7u8; size]));
+        assert_eq!(flow, Err(gst::FlowError::Error));
+        let msg = bus
+            .pop_filtered(&[gst::MessageType::Error])
+            .expect("error message");
+        let gst::MessageView::Error(e) = msg.view() else {
+            unreachable!()
+        };
+        assert_contains(&e.error().to_string(), &wanted);
+    }
 }
 
 #[test]

@@ -84,7 +84,10 @@ fn yuv_and_gray_straight_in_match_converting_to_rgb_first() {
                 );
                 if d.class_id() == c.class_id() {
                     let diff = (d.confidence() - c.confidence()).abs();
-                    assert!(diff < 0.1, "{photo} {format} {size}: confidence off by {diff:.3}");
+                    assert!(
+                        diff < 0.1,
+                        "{photo} {format} {size}: confidence off by {diff:.3}"
+                    );
                 }
             }
         }
@@ -148,7 +151,9 @@ fn a_bgr_0_255_model_from_its_config_file() {
     let bgr = test_model("bgr255.pt");
     let config = test_model("bgr255_config.json");
     // Named by the property.
-    assert!(all_photos_right(&format!("model={bgr} model-config={config}")));
+    assert!(all_photos_right(&format!(
+        "model={bgr} model-config={config}"
+    )));
     // Found beside the model (my.pt -> my.json).
     let model = scratch("config-beside", "bgr.pt");
     let _ = std::fs::remove_file(&model);
@@ -201,11 +206,18 @@ fn classify_frame(properties: &str, (caps, buffer): (gst::Caps, gst::Buffer)) ->
 fn center_crop_classifies_the_middle_of_a_wide_frame() {
     let names = ["cat.png", "coffee.png", "orange.jpg"];
     for middle in 0..3 {
-        let order = [names[(middle + 2) % 3], names[middle], names[(middle + 1) % 3]];
+        let order = [
+            names[(middle + 2) % 3],
+            names[middle],
+            names[(middle + 1) % 3],
+        ];
         let classes = &photos()[middle].1;
         for fraction in ["1.0", "0.875"] {
             let c = classify_frame(
-                &format!("model={} resize=center-crop crop-fraction={fraction}", model()),
+                &format!(
+                    "model={} resize=center-crop crop-fraction={fraction}",
+                    model()
+                ),
                 three_photos(order),
             );
             assert!(
@@ -279,7 +291,11 @@ fn sigmoid_scores_every_label_present_and_threshold_keeps_them() {
     }
     // Softmax shares one unit between the two labels present.
     let (results, _) = multilabel(YELLOW, 1, "");
-    assert!((results[0].confidence() - 0.5).abs() < 0.05, "{:?}", results[0]);
+    assert!(
+        (results[0].confidence() - 0.5).abs() < 0.05,
+        "{:?}",
+        results[0]
+    );
     assert_eq!(results[0].top_k().len(), 3);
 }
 
@@ -323,7 +339,10 @@ fn bad_values_are_clear_errors() {
         ),
         {
             let f = write("wrong-type.json", r#"{"mean": "0.5"}"#);
-            (format!("model={m} model-config={f}"), vec![f, "'mean'".into()])
+            (
+                format!("model={m} model-config={f}"),
+                vec![f, "'mean'".into()],
+            )
         },
         {
             let f = write("unknown-key.json", r#"{"colour-order": "bgr"}"#);
@@ -334,7 +353,10 @@ fn bad_values_are_clear_errors() {
         },
         {
             let f = write("bad-enum.json", r#"{"resize": "crop"}"#);
-            (format!("model={m} model-config={f}"), vec![f, "'resize'".into()])
+            (
+                format!("model={m} model-config={f}"),
+                vec![f, "'resize'".into()],
+            )
         },
         {
             let f = write("not-json.json", "{mean: [1, 2, 3]}");

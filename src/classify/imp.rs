@@ -220,7 +220,10 @@ impl TorchClassify {
             state.reading = loaded.reading;
             if loaded.input != state.input {
                 // The new model takes other input: the same frames, prepared anew.
-                state.format = state.format.as_ref().and_then(|f| f.with_input(&loaded.input));
+                state.format = state
+                    .format
+                    .as_ref()
+                    .and_then(|f| f.with_input(&loaded.input));
                 state.input = loaded.input;
             }
             (std::mem::replace(&mut state.model, loaded.model), classes)

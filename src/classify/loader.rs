@@ -38,14 +38,14 @@ pub struct Loaded {
 fn labels(choice: &LabelsChoice) -> Result<Labels, String> {
     match choice {
         LabelsChoice::BuiltIn => Ok(Labels::imagenet()),
-        LabelsChoice::File(path, origin) => Labels::from_file(path)
-            .map_err(|e| format!("Cannot use labels file '{}' ({origin}): {e}", path.display())),
-        LabelsChoice::List(list, config) => Labels::from_list(list.clone()).map_err(|e| {
+        LabelsChoice::File(path, origin) => Labels::from_file(path).map_err(|e| {
             format!(
-                "model config '{}': key 'labels': {e}",
-                config.display()
+                "Cannot use labels file '{}' ({origin}): {e}",
+                path.display()
             )
         }),
+        LabelsChoice::List(list, config) => Labels::from_list(list.clone())
+            .map_err(|e| format!("model config '{}': key 'labels': {e}", config.display())),
     }
 }
 

@@ -178,9 +178,7 @@ impl Settings {
             "pixel-scale" => settings.pixel_scale = value.get().expect("type checked upstream"),
             "color-order" => settings.color_order = value.get().expect("type checked upstream"),
             "resize" => settings.resize = value.get().expect("type checked upstream"),
-            "crop-fraction" => {
-                settings.crop_fraction = value.get().expect("type checked upstream")
-            }
+            "crop-fraction" => settings.crop_fraction = value.get().expect("type checked upstream"),
             "output" => settings.output = value.get().expect("type checked upstream"),
             "threshold" => settings.threshold = value.get().expect("type checked upstream"),
             _ => unimplemented!(),
@@ -233,15 +231,24 @@ impl Settings {
                 std: pick(self.is_set("std"), std, file.std),
                 pixel_scale: pick(self.is_set("pixel-scale"), pixel_scale, file.pixel_scale),
             },
-            color_order: pick(self.is_set("color-order"), self.color_order, file.color_order),
+            color_order: pick(
+                self.is_set("color-order"),
+                self.color_order,
+                file.color_order,
+            ),
             resize: pick(self.is_set("resize"), self.resize, file.resize),
-            crop_fraction: pick(self.is_set("crop-fraction"), crop_fraction, file.crop_fraction),
+            crop_fraction: pick(
+                self.is_set("crop-fraction"),
+                crop_fraction,
+                file.crop_fraction,
+            ),
         };
         let labels = match (&self.labels, file.labels) {
             (Some(path), _) => LabelsChoice::File(path.into(), "property 'labels'".into()),
-            (None, Some(LabelsSource::File(p))) => {
-                LabelsChoice::File(p, format!("key 'labels' of model config '{}'", file.path.display()))
-            }
+            (None, Some(LabelsSource::File(p))) => LabelsChoice::File(
+                p,
+                format!("key 'labels' of model config '{}'", file.path.display()),
+            ),
             (None, Some(LabelsSource::List(list))) => LabelsChoice::List(list, file.path.clone()),
             (None, None) => LabelsChoice::BuiltIn,
         };
