@@ -135,29 +135,32 @@ impl PixelFormat {
     /// U Y0 V Y1.
     pub const UYVY: PixelFormat = PixelFormat::Packed422 { y: 1, u: 0, v: 2 };
 
-    /// The channels to sample: plane, bytes between samples, offset of the first, and the
-    /// horizontal and vertical subsampling. R G B, Y U V, or Y alone.
-    fn channels(self) -> Vec<(usize, usize, usize, (usize, usize))> {
+    /// How the format is sampled: its grids (bytes between samples and the subsampling, one
+    /// per distinct kind: packed RGB and gray have one, YUV a luma and a chroma grid), and its
+    /// channels (R G B, Y U V or Y alone) as grid, plane and byte offset of the first sample.
+    fn sampling(self) -> (Vec<GridSpec>, Vec<(usize, usize, usize)>) {
         match self {
-            PixelFormat::Rgb(l) => l
-                .rgb_offsets
-                .iter()
-                .map(|&o| (0, l.bytes_per_pixel, o, (1, 1)))
-                .collect(),
-            PixelFormat::Gray => vec![(0, 1, 0, (1, 1))],
-            PixelFormat::Yuv420 { u_plane, v_plane } => vec![
-                (0, 1, 0, (1, 1)),
-                (u_plane, 1, 0, (2, 2)),
-                (v_plane, 1, 0, (2, 2)),
-            ],
-            PixelFormat::SemiPlanar420 { v_first } => vec![
-                (0, 1, 0, (1, 1)),
-                (1, 2, usize::from(v_first), (2, 2)),
-                (1, 2, usize::from(!v_first), (2, 2)),
-            ],
-            PixelFormat::Packed422 { y, u, v } => {
-                vec![(0, 2, y, (1, 1)), (0, 4, u, (2, 1)), (0, 4, v, (2, 1))]
-            }
+            PixelFormat::Rgb(l) => (
+                vec![(l.bytes_per_pixel, (1, 1))],
+                l.rgb_offsets.iter().map(|&o| (0, 0, o)).collect(),
+            ),
+            PixelFormat::Gray => (vec![(1, (1, 1))], vec![(0, 0, 0)]),
+            PixelFormat::Yuv420 { u_plane, v_plane } => (
+                vec![(1, (1, 1)), (1, (2, 2))],
+                vec![(0, 0, 0), (1, u_plane, 0), (1, v_plane, 0)],
+            ),
+            PixelFormat::SemiPlanar420 { v_first } => (
+                vec![(1, (1, 1)), (2, (2, 2))],
+                vec![
+                    (0, 0, 0),
+                    (1, 1, usize::from(v_first)),
+                    (1, 1, usize::from(!v_first)),
+                ],
+            ),
+            PixelFormat::Packed422 { y, u, v } => (
+                vec![(2, (1, 1)), (4, (2, 1))],
+                vec![(0, 0, y), (1, 0, u), (1, 0, v)],
+            ),
         }
     }
 
@@ -176,6 +179,9 @@ impl PixelFormat {
         }
     }
 }
+
+/// A sampling grid: bytes between samples, and the horizontal and vertical subsampling.
+type GridSpec = (usize, (usize, usize));
 
 /// How 8-bit YUV becomes RGB: the matrix's Kr and Kb, and whether Y and chroma span 0..255
 /// (full range) or 16..235 and 16..240 (limited).
@@ -370,15 +376,24 @@ impl Axis {
     }
 }
 
-/// One sampled channel (R, G or B of packed RGB; Y, U or V): its plane, the byte offsets in a
-/// row of the two columns each output column blends, and the rows each output row blends.
+/// Where one kind of sample is read for every output point: the byte offsets in a row of the
+/// two columns each output column blends and the second's weight, and the rows each output row
+/// blends.
 #[derive(Debug, Clone, PartialEq)]
-struct Channel {
-    plane: usize,
+struct Grid {
     x0: Vec<usize>,
     x1: Vec<usize>,
     fx: Vec<f32>,
     rows: Axis,
+}
+
+/// One sampled channel (R, G or B of packed RGB; Y, U or V): its grid, plane and the byte
+/// offset of its first sample.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Channel {
+    grid: usize,
+    plane: usize,
+    offset: usize,
 }
 
 /// The output rectangle the frame is drawn into (all of it except with letterbox).
@@ -472,12 +487,24 @@ impl YuvToRgb {
     }
 }
 
-/// Bilinear blend of one channel at (x0|x1, row0|row1).
+/// The four bilinear weights of a point between columns x0, x1 (`fx`) and rows 0, 1 (`fy`).
 #[inline(always)]
-fn blend(row0: &[u8], row1: &[u8], x0: usize, x1: usize, fx: f32, fy: f32) -> f32 {
-    let top = row0[x0] as f32 + (row0[x1] as f32 - row0[x0] as f32) * fx;
-    let bottom = row1[x0] as f32 + (row1[x1] as f32 - row1[x0] as f32) * fx;
-    top + (bottom - top) * fy
+fn weights(fx: f32, fy: f32) -> [f32; 4] {
+    [
+        (1.0 - fx) * (1.0 - fy),
+        fx * (1.0 - fy),
+        (1.0 - fx) * fy,
+        fx * fy,
+    ]
+}
+
+/// Bilinear blend of the bytes at `x0 + off` and `x1 + off` of two rows.
+#[inline(always)]
+fn blend(rows: (&[u8], &[u8]), x0: usize, x1: usize, off: usize, w: [f32; 4]) -> f32 {
+    rows.0[x0 + off] as f32 * w[0]
+        + rows.0[x1 + off] as f32 * w[1]
+        + rows.1[x0 + off] as f32 * w[2]
+        + rows.1[x1 + off] as f32 * w[3]
 }
 
 /// Converts frames of one format into the model's input. Built once per caps (it precomputes
@@ -495,6 +522,7 @@ pub struct Preprocessor {
     bias: [f32; 3],
     /// Where the frame goes in the output; the rest is the mean colour (0 after normalising).
     rect: Rect,
+    grids: Vec<Grid>,
     channels: Vec<Channel>,
     yuv: YuvToRgb,
     /// Packed RGB at the output's size, whole: a plain copy, no blending.
@@ -515,14 +543,13 @@ impl Preprocessor {
             ColorOrder::Bgr => [2, 1, 0],
         };
         let (src, rect) = fit(format.width, format.height, spec);
-        let channels = if format.width == 0 || format.height == 0 || rect.width == 0 {
-            Vec::new()
+        let (grids, channels) = if format.width == 0 || format.height == 0 || rect.width == 0 {
+            (Vec::new(), Vec::new())
         } else {
-            format
-                .pixels
-                .channels()
+            let (grids, channels) = format.pixels.sampling();
+            let grids = grids
                 .into_iter()
-                .map(|(plane, step, offset, (sx, sy))| {
+                .map(|(step, (sx, sy))| {
                     let (sx, sy) = (sx as f64, sy as f64);
                     let cols = Axis::span(
                         src.0 / sx,
@@ -536,15 +563,23 @@ impl Preprocessor {
                         (format.height as f64 / sy).ceil() as usize,
                         rect.height,
                     );
-                    Channel {
-                        plane,
-                        x0: cols.lo.iter().map(|&c| c * step + offset).collect(),
-                        x1: cols.hi.iter().map(|&c| c * step + offset).collect(),
+                    Grid {
+                        x0: cols.lo.iter().map(|&c| c * step).collect(),
+                        x1: cols.hi.iter().map(|&c| c * step).collect(),
                         fx: cols.frac,
                         rows,
                     }
                 })
-                .collect()
+                .collect();
+            let channels = channels
+                .into_iter()
+                .map(|(grid, plane, offset)| Channel {
+                    grid,
+                    plane,
+                    offset,
+                })
+                .collect();
+            (grids, channels)
         };
         // The whole frame into the whole output, pixel for pixel.
         let whole = (0.0, 0.0, format.width as f64, format.height as f64);
@@ -560,6 +595,7 @@ impl Preprocessor {
             scale,
             bias,
             rect,
+            grids,
             channels,
             yuv: YuvToRgb::new(format.matrix),
             copy,
@@ -642,11 +678,11 @@ impl Preprocessor {
             PixelFormat::Rgb(layout) if self.copy => {
                 self.copy_rgb(planes[0], strides[0], layout, targets)
             }
-            PixelFormat::Rgb(_) => self.sample::<3>(planes, strides, targets, |v| v),
-            PixelFormat::Gray => self.sample::<1>(planes, strides, targets, |[y]| [y, y, y]),
+            PixelFormat::Rgb(_) => self.sample(planes, strides, targets, None, |v| v),
+            PixelFormat::Gray => self.sample(planes, strides, targets, None, |[y, _, _]| [y, y, y]),
             _ => {
                 let yuv = self.yuv;
-                self.sample::<3>(planes, strides, targets, move |v| yuv.rgb(v))
+                self.sample(planes, strides, targets, Some(1), move |v| yuv.rgb(v))
             }
         }
         Ok(())
@@ -654,59 +690,107 @@ impl Preprocessor {
 
     /// Packed RGB at the output's size.
     fn copy_rgb(&self, data: &[u8], stride: usize, layout: PixelLayout, t: Targets<'_>) {
-        let (w, bpp) = (self.out_width, layout.bytes_per_pixel);
+        // Pixel sizes known at compile time let the loop be unrolled and vectorised.
+        match layout.bytes_per_pixel {
+            3 => self.copy_pixels::<3>(data, stride, layout, t),
+            _ => self.copy_pixels::<4>(data, stride, layout, t),
+        }
+    }
+
+    fn copy_pixels<const BPP: usize>(
+        &self,
+        data: &[u8],
+        stride: usize,
+        layout: PixelLayout,
+        t: Targets<'_>,
+    ) {
+        let w = self.out_width;
         let [ro, go, bo] = layout.rgb_offsets;
         let ([rs, gs, bs], [rb, gb, bb]) = (t.scale, t.bias);
         for y in 0..self.out_height {
-            let row = &data[y * stride..y * stride + w * bpp];
+            let row = &data[y * stride..y * stride + w * BPP];
             let o = y * w;
-            let (r, g, b) = (&mut t.r[o..o + w], &mut t.g[o..o + w], &mut t.b[o..o + w]);
-            for (x, px) in row.chunks_exact(bpp).enumerate() {
-                r[x] = px[ro] as f32 * rs + rb;
-                g[x] = px[go] as f32 * gs + gb;
-                b[x] = px[bo] as f32 * bs + bb;
+            let pixels = row
+                .chunks_exact(BPP)
+                .zip(&mut t.r[o..o + w])
+                .zip(&mut t.g[o..o + w])
+                .zip(&mut t.b[o..o + w]);
+            for (((px, r), g), b) in pixels {
+                *r = px[ro] as f32 * rs + rb;
+                *g = px[go] as f32 * gs + gb;
+                *b = px[bo] as f32 * bs + bb;
             }
         }
     }
 
-    /// Bilinear sampling of N channels at every output point of the frame's rectangle,
-    /// `convert` turning the N samples into R, G and B in 0..255.
-    fn sample<const N: usize>(
+    /// Bilinear sampling at every output point of the frame's rectangle: the channels on the
+    /// first grid (R G B, or Y), and with `chroma` U and V on that grid; `convert` turns the
+    /// three samples into R, G and B in 0..255 (gray has one channel: the others read it again).
+    fn sample(
         &self,
         planes: &[&[u8]],
         strides: &[usize],
         t: Targets<'_>,
-        convert: impl Fn([f32; N]) -> [f32; 3],
+        chroma: Option<usize>,
+        convert: impl Fn([f32; 3]) -> [f32; 3],
     ) {
-        let channels: [&Channel; N] = std::array::from_fn(|k| &self.channels[k]);
+        let ch: [Channel; 3] =
+            std::array::from_fn(|k| self.channels.get(k).copied().unwrap_or(self.channels[0]));
+        let main = &self.grids[0];
         let ([rs, gs, bs], [rb, gb, bb]) = (t.scale, t.bias);
         let rect = self.rect;
+        let rows = |c: Channel, j: usize| {
+            let grid = &self.grids[c.grid];
+            let (data, stride) = (planes[c.plane], strides[c.plane]);
+            (
+                &data[grid.rows.lo[j] * stride..],
+                &data[grid.rows.hi[j] * stride..],
+            )
+        };
         for j in 0..rect.height {
-            let rows: [(&[u8], &[u8], f32); N] = std::array::from_fn(|k| {
-                let c = channels[k];
-                let (data, stride) = (planes[c.plane], strides[c.plane]);
-                (
-                    &data[c.rows.lo[j] * stride..],
-                    &data[c.rows.hi[j] * stride..],
-                    c.rows.frac[j],
-                )
-            });
+            let fy = main.rows.frac[j];
+            let rows0 = rows(ch[0], j);
+            let (rows1, rows2) = (rows(ch[1], j), rows(ch[2], j));
             let o = (rect.y + j) * self.out_width + rect.x;
             let (r, g, b) = (
                 &mut t.r[o..o + rect.width],
                 &mut t.g[o..o + rect.width],
                 &mut t.b[o..o + rect.width],
             );
-            for i in 0..rect.width {
-                let v: [f32; N] = std::array::from_fn(|k| {
-                    let c = channels[k];
-                    let (row0, row1, fy) = rows[k];
-                    blend(row0, row1, c.x0[i], c.x1[i], c.fx[i], fy)
-                });
-                let [vr, vg, vb] = convert(v);
-                r[i] = vr * rs + rb;
-                g[i] = vg * gs + gb;
-                b[i] = vb * bs + bb;
+            let columns = main.x0.iter().zip(&main.x1).zip(&main.fx);
+            match chroma.map(|c| &self.grids[c]) {
+                // One grid: packed RGB, gray.
+                None => {
+                    for (i, ((&x0, &x1), &fx)) in columns.enumerate() {
+                        let w = weights(fx, fy);
+                        let [vr, vg, vb] = convert([
+                            blend(rows0, x0, x1, ch[0].offset, w),
+                            blend(rows1, x0, x1, ch[1].offset, w),
+                            blend(rows2, x0, x1, ch[2].offset, w),
+                        ]);
+                        r[i] = vr * rs + rb;
+                        g[i] = vg * gs + gb;
+                        b[i] = vb * bs + bb;
+                    }
+                }
+                // Luma on the first grid, chroma on its own.
+                Some(cg) => {
+                    let cfy = cg.rows.frac[j];
+                    let chroma_columns = cg.x0.iter().zip(&cg.x1).zip(&cg.fx);
+                    for (i, (((&x0, &x1), &fx), ((&c0, &c1), &cfx))) in
+                        columns.zip(chroma_columns).enumerate()
+                    {
+                        let (w, cw) = (weights(fx, fy), weights(cfx, cfy));
+                        let [vr, vg, vb] = convert([
+                            blend(rows0, x0, x1, ch[0].offset, w),
+                            blend(rows1, c0, c1, ch[1].offset, cw),
+                            blend(rows2, c0, c1, ch[2].offset, cw),
+                        ]);
+                        r[i] = vr * rs + rb;
+                        g[i] = vg * gs + gb;
+                        b[i] = vb * bs + bb;
+                    }
+                }
             }
         }
     }
