@@ -21,7 +21,9 @@ medians of per-round ratios, so a drift of the machine's speed hits both sides a
 are means per forward everywhere (the element's `inference-time`, the loop's timer around the
 forward, the raw loop's mean). Prints a markdown table (fps, total and model ms per frame,
 overhead %, ratios) and writes the rows as JSON lines to target/bench/results.jsonl; then
-first-frame latency and RSS over 10 000 frames (1 000 with --quick) through the element.
+torchpublish's cost (with and without method=mqtt), 1920x1080 I420 straight into the element vs
+`videoconvert ! video/x-raw,format=RGB` in front (a black videotestsrc, same frames, fps ratio),
+and first-frame latency and RSS over 10 000 frames (1 000 with --quick) through the element.
 
 Beside the speed of `torchclassify engine=auto` against the seed's exact recipe (the seed's model,
 --seed-model, default $GST_TORCH_MODEL, under qnnpack with 2 threads), it gives the two
