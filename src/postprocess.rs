@@ -47,6 +47,20 @@ pub struct FrameInfo {
     pub duration: Option<gst::ClockTime>,
 }
 
+/// A region of interest of a frame (from its `GstVideoRegionOfInterestMeta`), clipped to the
+/// frame: what `inference-region=roi-list` classifies.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Region {
+    /// The ROI meta's id.
+    pub id: i32,
+    /// The ROI meta's type (what the detector called it: "car", "face", ...).
+    pub roi_type: String,
+    pub x: u32,
+    pub y: u32,
+    pub width: u32,
+    pub height: u32,
+}
+
 /// The result of classifying one frame: the top-k classes, best first (never empty), the frame
 /// it was computed on, and how long the model took.
 #[derive(Debug, Clone, PartialEq)]
