@@ -343,7 +343,7 @@ impl std::error::Error for FrameError {}
 /// of the second one (half-pixel centres, like OpenCV's `INTER_LINEAR` and torch's
 /// `interpolate(mode="bilinear", align_corners=False)`), over the source span `start` ..
 /// `start + len` of an axis of `size` samples.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 struct Axis {
     lo: Vec<usize>,
     hi: Vec<usize>,
@@ -351,13 +351,12 @@ struct Axis {
 }
 
 impl Axis {
-    fn span(start: f64, len: f64, size: usize, count: usize) -> Self {
+    /// Refills the axis in place (its memory is reused).
+    fn fill(&mut self, start: f64, len: f64, size: usize, count: usize) {
         let scale = len / count as f64;
-        let mut axis = Axis {
-            lo: Vec::with_capacity(count),
-            hi: Vec::with_capacity(count),
-            frac: Vec::with_capacity(count),
-        };
+        self.lo.clear();
+        self.hi.clear();
+        self.frac.clear();
         let last = size.saturating_sub(1);
         for i in 0..count {
             let pos = (start + (i as f64 + 0.5) * scale - 0.5).clamp(0.0, last as f64);
@@ -368,22 +367,22 @@ impl Axis {
             } else {
                 (pos - lo as f64) as f32
             };
-            axis.lo.push(lo);
-            axis.hi.push(hi);
-            axis.frac.push(frac);
+            self.lo.push(lo);
+            self.hi.push(hi);
+            self.frac.push(frac);
         }
-        axis
     }
 }
 
 /// Where one kind of sample is read for every output point: the byte offsets in a row of the
 /// two columns each output column blends and the second's weight, and the rows each output row
 /// blends.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 struct Grid {
     x0: Vec<usize>,
     x1: Vec<usize>,
-    fx: Vec<f32>,
+    /// The columns as sample indices; `fx` is `cols.frac`.
+    cols: Axis,
     rows: Axis,
 }
 
@@ -513,6 +512,7 @@ fn blend(rows: (&[u8], &[u8]), x0: usize, x1: usize, off: usize, w: [f32; 4]) ->
 #[derive(Debug, Clone, PartialEq)]
 pub struct Preprocessor {
     format: FrameFormat,
+    spec: InputSpec,
     out_width: usize,
     out_height: usize,
     /// The output plane of R, G and B (the model's channel order).
@@ -522,6 +522,7 @@ pub struct Preprocessor {
     bias: [f32; 3],
     /// Where the frame goes in the output; the rest is the mean colour (0 after normalising).
     rect: Rect,
+    grid_specs: Vec<GridSpec>,
     grids: Vec<Grid>,
     channels: Vec<Channel>,
     yuv: YuvToRgb,
@@ -542,64 +543,91 @@ impl Preprocessor {
             ColorOrder::Rgb => [0, 1, 2],
             ColorOrder::Bgr => [2, 1, 0],
         };
-        let (src, rect) = fit(format.width, format.height, spec);
-        let (grids, channels) = if format.width == 0 || format.height == 0 || rect.width == 0 {
-            (Vec::new(), Vec::new())
-        } else {
-            let (grids, channels) = format.pixels.sampling();
-            let grids = grids
-                .into_iter()
-                .map(|(step, (sx, sy))| {
-                    let (sx, sy) = (sx as f64, sy as f64);
-                    let cols = Axis::span(
-                        src.0 / sx,
-                        src.2 / sx,
-                        (format.width as f64 / sx).ceil() as usize,
-                        rect.width,
-                    );
-                    let rows = Axis::span(
-                        src.1 / sy,
-                        src.3 / sy,
-                        (format.height as f64 / sy).ceil() as usize,
-                        rect.height,
-                    );
-                    Grid {
-                        x0: cols.lo.iter().map(|&c| c * step).collect(),
-                        x1: cols.hi.iter().map(|&c| c * step).collect(),
-                        fx: cols.frac,
-                        rows,
-                    }
-                })
-                .collect();
-            let channels = channels
-                .into_iter()
-                .map(|(grid, plane, offset)| Channel {
-                    grid,
-                    plane,
-                    offset,
-                })
-                .collect();
-            (grids, channels)
-        };
-        // The whole frame into the whole output, pixel for pixel.
-        let whole = (0.0, 0.0, format.width as f64, format.height as f64);
-        let copy = matches!(format.pixels, PixelFormat::Rgb(_))
-            && (format.width, format.height) == (spec.width, spec.height)
-            && src == whole
-            && (rect.width, rect.height) == (spec.width, spec.height);
-        Preprocessor {
+        let (grid_specs, channels) = format.pixels.sampling();
+        let channels = channels
+            .into_iter()
+            .map(|(grid, plane, offset)| Channel {
+                grid,
+                plane,
+                offset,
+            })
+            .collect();
+        let mut p = Preprocessor {
             format,
+            spec: *spec,
             out_width: spec.width,
             out_height: spec.height,
             planes,
             scale,
             bias,
-            rect,
-            grids,
+            rect: Rect {
+                x: 0,
+                y: 0,
+                width: 0,
+                height: 0,
+            },
+            grid_specs,
+            grids: Vec::new(),
             channels,
             yuv: YuvToRgb::new(format.matrix),
-            copy,
+            copy: false,
+        };
+        p.set_region(None);
+        p
+    }
+
+    /// From now on samples only `region` (x, y, width, height in pixels; the part inside the
+    /// frame), fitted into the input as `resize` says; None: the whole frame. Reuses the tables'
+    /// memory: no allocation once they have grown to the input's size.
+    pub fn set_region(&mut self, region: Option<(u32, u32, u32, u32)>) {
+        let f = self.format;
+        let (x, y, w, h) = match region {
+            None => (0, 0, f.width, f.height),
+            Some((x, y, w, h)) => {
+                let (x, y) = ((x as usize).min(f.width), (y as usize).min(f.height));
+                (
+                    x,
+                    y,
+                    (w as usize).min(f.width - x),
+                    (h as usize).min(f.height - y),
+                )
+            }
+        };
+        let (src, rect) = fit(w, h, &self.spec);
+        let src = (src.0 + x as f64, src.1 + y as f64, src.2, src.3);
+        self.rect = rect;
+        if w == 0 || h == 0 || rect.width == 0 || rect.height == 0 {
+            self.grids.clear();
+            self.rect.width = 0;
+            self.copy = false;
+            return;
         }
+        self.grids.resize_with(self.grid_specs.len(), Grid::default);
+        for (grid, &(step, (sx, sy))) in self.grids.iter_mut().zip(&self.grid_specs) {
+            let (sx, sy) = (sx as f64, sy as f64);
+            grid.cols.fill(
+                src.0 / sx,
+                src.2 / sx,
+                (f.width as f64 / sx).ceil() as usize,
+                rect.width,
+            );
+            grid.rows.fill(
+                src.1 / sy,
+                src.3 / sy,
+                (f.height as f64 / sy).ceil() as usize,
+                rect.height,
+            );
+            grid.x0.clear();
+            grid.x0.extend(grid.cols.lo.iter().map(|&c| c * step));
+            grid.x1.clear();
+            grid.x1.extend(grid.cols.hi.iter().map(|&c| c * step));
+        }
+        // The whole frame into the whole output, pixel for pixel.
+        let whole = (0.0, 0.0, f.width as f64, f.height as f64);
+        self.copy = matches!(f.pixels, PixelFormat::Rgb(_))
+            && (f.width, f.height) == (self.out_width, self.out_height)
+            && src == whole
+            && (rect.width, rect.height) == (self.out_width, self.out_height);
     }
 
     /// Number of floats the output buffer must hold: 3 × out_height × out_width.
@@ -661,6 +689,9 @@ impl Preprocessor {
         self.check(planes, strides, out)?;
         if self.rect.width != self.out_width || self.rect.height != self.out_height {
             out.fill(0.0); // letterbox bars: the mean colour
+        }
+        if self.grids.is_empty() {
+            return Ok(()); // an empty region: all mean colour
         }
         let plane_len = self.out_width * self.out_height;
         let (p0, rest) = out.split_at_mut(plane_len);
@@ -757,7 +788,7 @@ impl Preprocessor {
                 &mut t.g[o..o + rect.width],
                 &mut t.b[o..o + rect.width],
             );
-            let columns = main.x0.iter().zip(&main.x1).zip(&main.fx);
+            let columns = main.x0.iter().zip(&main.x1).zip(&main.cols.frac);
             match chroma.map(|c| &self.grids[c]) {
                 // One grid: packed RGB, gray.
                 None => {
@@ -776,7 +807,7 @@ impl Preprocessor {
                 // Luma on the first grid, chroma on its own.
                 Some(cg) => {
                     let cfy = cg.rows.frac[j];
-                    let chroma_columns = cg.x0.iter().zip(&cg.x1).zip(&cg.fx);
+                    let chroma_columns = cg.x0.iter().zip(&cg.x1).zip(&cg.cols.frac);
                     for (i, (((&x0, &x1), &fx), ((&c0, &c1), &cfx))) in
                         columns.zip(chroma_columns).enumerate()
                     {
@@ -1208,6 +1239,61 @@ mod tests {
                 "{format:?}: red in the crop {:?}",
                 &out[..16]
             );
+            assert!(out[16..32].iter().all(|&g| g > 250.0), "{format:?}");
+        }
+    }
+
+    #[test]
+    fn a_region_is_cropped_from_the_frame_in_any_format() {
+        // The middle square (green) of three, as a region: packed RGB and every YUV layout.
+        let spec = raw(4);
+        let frame = three_squares();
+        let data: Vec<u8> = frame.iter().flatten().flatten().copied().collect();
+        let mut p = Preprocessor::new(FrameFormat::rgb(24, 8, PixelLayout::RGB), &spec);
+        let mut out = vec![f32::NAN; p.output_len()];
+        p.set_region(Some((8, 0, 8, 8)));
+        p.run(&[&data], &[72], &mut out).unwrap();
+        assert!(out[..16].iter().all(|&r| r == 0.0) && out[16..32].iter().all(|&g| g == 255.0));
+        // Back to the whole frame: red on the left again.
+        p.set_region(None);
+        p.run(&[&data], &[72], &mut out).unwrap();
+        assert_eq!(out[0], 255.0);
+        // Partly outside: clipped to the frame (the blue square's right half is outside).
+        p.set_region(Some((16, 0, 16, 8)));
+        p.run(&[&data], &[72], &mut out).unwrap();
+        assert!(out[32..].iter().all(|&b| b == 255.0));
+        // Empty or wholly outside: the mean colour, no panic.
+        for region in [
+            (0, 0, 0, 8),
+            (30, 0, 5, 5),
+            (u32::MAX, u32::MAX, u32::MAX, u32::MAX),
+        ] {
+            p.set_region(Some(region));
+            p.run(&[&data], &[72], &mut out).unwrap();
+            assert!(out.iter().all(|&v| v == 0.0), "{region:?}");
+        }
+        for format in YUV_FORMATS {
+            let colour = |x: usize, _| {
+                if (16..32).contains(&x) {
+                    [0, 255, 0]
+                } else {
+                    [255, 0, 0]
+                }
+            };
+            let (planes, strides) = yuv_frame(48, 16, format, colour);
+            let mut p = Preprocessor::new(
+                FrameFormat {
+                    width: 48,
+                    height: 16,
+                    pixels: format,
+                    matrix: YuvMatrix::bt601(false),
+                },
+                &spec,
+            );
+            p.set_region(Some((18, 2, 12, 12)));
+            let planes: Vec<&[u8]> = planes.iter().map(|p| p.as_slice()).collect();
+            p.run(&planes, &strides, &mut out).unwrap();
+            assert!(out[..16].iter().all(|&r| r < 3.0), "{format:?}");
             assert!(out[16..32].iter().all(|&g| g > 250.0), "{format:?}");
         }
     }
