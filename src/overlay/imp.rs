@@ -241,38 +241,50 @@ impl ObjectImpl for TorchOverlay {
                 glib::ParamSpecString::builder("font-desc")
                     .nick("Font")
                     .blurb(
-                        "Pango font description, e.g. \"Sans Bold 24\"; without a size the text \
-                         is 1/16 of the frame height",
+                        "Pango font description of the frame's label and region captions, e.g. \
+                         \"Sans Bold 24\"; without a size the text is 1/16 of the frame height",
                     )
                     .default_value(Some(DEFAULT_FONT))
                     .mutable_playing()
                     .build(),
                 glib::ParamSpecEnum::builder_with_default("position", Position::default())
                     .nick("Position")
-                    .blurb("Corner of the frame the text goes in")
+                    .blurb(
+                        "Corner of the frame the frame's label goes in (a region's caption goes \
+                         at its box)",
+                    )
                     .mutable_playing()
                     .build(),
                 glib::ParamSpecBoolean::builder("show-top-k")
                     .nick("Show top-k")
-                    .blurb("Write every class of the result's top-k, one per line, not just top-1")
+                    .blurb(
+                        "Write every class of the result's top-k, one per line, not just top-1 \
+                         (frame label and region captions)",
+                    )
                     .default_value(false)
                     .mutable_playing()
                     .build(),
                 glib::ParamSpecUInt::builder("color")
-                    .nick("Text colour")
-                    .blurb("Text colour as 0xAARRGGBB")
+                    .nick("Colour")
+                    .blurb("Colour of the text and of region outlines as 0xAARRGGBB")
                     .default_value(DEFAULT_COLOR)
                     .mutable_playing()
                     .build(),
                 glib::ParamSpecUInt::builder("background")
                     .nick("Background")
-                    .blurb("Colour of the box behind the text as 0xAARRGGBB; alpha 0 = no box")
+                    .blurb(
+                        "Colour of the box behind the text (frame label and region captions) as \
+                         0xAARRGGBB; alpha 0 = no box",
+                    )
                     .default_value(DEFAULT_BACKGROUND)
                     .mutable_playing()
                     .build(),
                 glib::ParamSpecDouble::builder("min-confidence")
                     .nick("Minimum confidence")
-                    .blurb("Below this top-1 confidence write \"?\" instead of the label")
+                    .blurb(
+                        "Below this top-1 confidence write \"?\" instead of the label (frame \
+                         label and region captions)",
+                    )
                     .minimum(0.0)
                     .maximum(1.0)
                     .default_value(DEFAULT_MIN_CONFIDENCE)
@@ -324,8 +336,11 @@ impl ElementImpl for TorchOverlay {
                 "Classification overlay",
                 "Filter/Editor/Video",
                 "Draws the classification a buffer carries (torchclassify's meta, or a \
-                 full-frame ROI meta with a torchclassify param) onto the frame, or attaches it \
-                 as overlay composition meta for a downstream that composites",
+                 full-frame ROI meta with a torchclassify param) in a corner of the frame, and \
+                 each region torchclassify classified (any other ROI meta with a torchclassify \
+                 param, from inference-region=roi-list) as an outline of its box with its \
+                 caption; or attaches it all as overlay composition meta for a downstream that \
+                 composites",
                 "gst-torch developers",
             )
         });
