@@ -1,14 +1,17 @@
-//! GStreamer glue of `torchoverlay`: properties, caps and the per-frame path. What to write,
-//! where, and the rendered text live in `render`; gstreamer-video's overlay composition blends it
-//! or carries it downstream as meta.
+//! GStreamer glue of `torchoverlay`: properties, caps and the per-frame path. What to write and
+//! the rendered text live in `render`, which regions are drawn and where in `regions`;
+//! gstreamer-video's overlay composition blends it all or carries it downstream as meta.
 
+use super::regions::{self, Rect};
 use super::render::{self, Position};
+use crate::message;
 use crate::meta::{self, ClassificationMeta};
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 use gst_base::subclass::prelude::*;
 use gst_video::prelude::*;
+use std::collections::{HashMap, HashSet};
 use std::sync::{LazyLock, Mutex, MutexGuard};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -47,13 +50,103 @@ impl Default for Settings {
     }
 }
 
-/// The composition last made, and what it was made from.
+/// One rectangle of a composition: text (a region's caption or the frame's label), or a filled
+/// rectangle of the text colour (an edge of a region's outline).
+type Piece = regions::Piece<String>;
+
+/// What a frame gets drawn: each piece and the frame position of its top-left corner, in drawing
+/// order.
+type Layout = Vec<(Piece, i64, i64)>;
+
+/// Rendered pieces and their placed rectangles, kept while consecutive frames use them (what the
+/// last frame did not use is dropped), and the composition last made. All of it was made for
+/// `settings` and a frame of `width` × `height`.
 struct Cached {
-    text: String,
     settings: Settings,
     width: u32,
     height: u32,
-    composition: gst_video::VideoOverlayComposition,
+    /// Each piece rendered, as a rectangle at (0, 0).
+    pieces: HashMap<Piece, gst_video::VideoOverlayRectangle>,
+    /// Rectangles of a piece at a place: the same pixels, moved.
+    placed: HashMap<(Piece, i64, i64), gst_video::VideoOverlayRectangle>,
+    layout: Layout,
+    composition: Option<gst_video::VideoOverlayComposition>,
+}
+
+impl Cached {
+    fn new(settings: &Settings, width: u32, height: u32) -> Self {
+        Cached {
+            settings: settings.clone(),
+            width,
+            height,
+            pieces: HashMap::new(),
+            placed: HashMap::new(),
+            layout: Layout::new(),
+            composition: None,
+        }
+    }
+
+    /// Size of `piece`, rendered now unless it is kept from an earlier frame.
+    fn size(&mut self, piece: &Piece) -> Result<(i64, i64), String> {
+        if let Some(r) = self.pieces.get(piece) {
+            let (_, _, w, h) = r.render_rectangle();
+            return Ok((w.into(), h.into()));
+        }
+        let s = &self.settings;
+        let image = match piece {
+            Piece::Caption(text) => render::render(
+                text,
+                &s.font_desc,
+                render::default_text_px(self.height as usize),
+                s.color,
+                s.background,
+            )?,
+            Piece::Fill(w, h) => {
+                let dim = |v: i64| usize::try_from(v).map_err(|_| format!("fill size {v}"));
+                render::Image::solid(dim(*w)?, dim(*h)?, s.color)
+            }
+        };
+        let size = (image.width as i64, image.height as i64);
+        self.pieces.insert(piece.clone(), image.rectangle(0, 0)?);
+        Ok(size)
+    }
+
+    /// The rectangle of `piece` with its top-left corner at (`x`, `y`): the one kept from an
+    /// earlier frame, else a copy of the rendered one (same pixels) moved there.
+    fn placed(
+        &mut self,
+        piece: &Piece,
+        x: i64,
+        y: i64,
+    ) -> Result<gst_video::VideoOverlayRectangle, String> {
+        let key = (piece.clone(), x, y);
+        if let Some(r) = self.placed.get(&key) {
+            return Ok(r.clone());
+        }
+        let out_of_range = || format!("{piece:?} at {x},{y}: out of range");
+        let (rx, ry) = (
+            i32::try_from(x).map_err(|_| out_of_range())?,
+            i32::try_from(y).map_err(|_| out_of_range())?,
+        );
+        self.size(piece)?;
+        let rendered = self
+            .pieces
+            .get(piece)
+            .ok_or_else(|| format!("{piece:?} not rendered"))?;
+        let (_, _, w, h) = rendered.render_rectangle();
+        let mut moved = rendered.copy();
+        moved.make_mut().set_render_rectangle(rx, ry, w, h);
+        self.placed.insert(key, moved.clone());
+        Ok(moved)
+    }
+
+    /// Drops what the last layout does not use.
+    fn retain_used(&mut self) {
+        let placed: HashSet<_> = self.layout.iter().collect();
+        let pieces: HashSet<_> = self.layout.iter().map(|(p, _, _)| p).collect();
+        self.pieces.retain(|p, _| pieces.contains(p));
+        self.placed.retain(|key, _| placed.contains(key));
+    }
 }
 
 /// What happens to a frame's text: blended into its pixels, or attached as a
@@ -73,6 +166,14 @@ struct State {
     /// The caps let downstream choose (`Output::AskDownstream` after `set_caps`).
     ask_on_reconfigure: bool,
     cached: Option<Cached>,
+}
+
+/// What a frame carries to draw: the frame's label (full-frame result), and each classified
+/// region's rectangle and caption, in the buffer's order.
+#[derive(Debug, Default)]
+struct Texts {
+    frame: Option<String>,
+    regions: Vec<(Rect, String)>,
 }
 
 impl Default for State {
@@ -140,38 +241,50 @@ impl ObjectImpl for TorchOverlay {
                 glib::ParamSpecString::builder("font-desc")
                     .nick("Font")
                     .blurb(
-                        "Pango font description, e.g. \"Sans Bold 24\"; without a size the text \
-                         is 1/16 of the frame height",
+                        "Pango font description of the frame's label and region captions, e.g. \
+                         \"Sans Bold 24\"; without a size the text is 1/16 of the frame height",
                     )
                     .default_value(Some(DEFAULT_FONT))
                     .mutable_playing()
                     .build(),
                 glib::ParamSpecEnum::builder_with_default("position", Position::default())
                     .nick("Position")
-                    .blurb("Corner of the frame the text goes in")
+                    .blurb(
+                        "Corner of the frame the frame's label goes in (a region's caption goes \
+                         at its box)",
+                    )
                     .mutable_playing()
                     .build(),
                 glib::ParamSpecBoolean::builder("show-top-k")
                     .nick("Show top-k")
-                    .blurb("Write every class of the result's top-k, one per line, not just top-1")
+                    .blurb(
+                        "Write every class of the result's top-k, one per line, not just top-1 \
+                         (frame label and region captions)",
+                    )
                     .default_value(false)
                     .mutable_playing()
                     .build(),
                 glib::ParamSpecUInt::builder("color")
-                    .nick("Text colour")
-                    .blurb("Text colour as 0xAARRGGBB")
+                    .nick("Colour")
+                    .blurb("Colour of the text and of region outlines as 0xAARRGGBB")
                     .default_value(DEFAULT_COLOR)
                     .mutable_playing()
                     .build(),
                 glib::ParamSpecUInt::builder("background")
                     .nick("Background")
-                    .blurb("Colour of the box behind the text as 0xAARRGGBB; alpha 0 = no box")
+                    .blurb(
+                        "Colour of the box behind the text (frame label and region captions) as \
+                         0xAARRGGBB; alpha 0 = no box",
+                    )
                     .default_value(DEFAULT_BACKGROUND)
                     .mutable_playing()
                     .build(),
                 glib::ParamSpecDouble::builder("min-confidence")
                     .nick("Minimum confidence")
-                    .blurb("Below this top-1 confidence write \"?\" instead of the label")
+                    .blurb(
+                        "Below this top-1 confidence write \"?\" instead of the label (frame \
+                         label and region captions)",
+                    )
                     .minimum(0.0)
                     .maximum(1.0)
                     .default_value(DEFAULT_MIN_CONFIDENCE)
@@ -223,8 +336,11 @@ impl ElementImpl for TorchOverlay {
                 "Classification overlay",
                 "Filter/Editor/Video",
                 "Draws the classification a buffer carries (torchclassify's meta, or a \
-                 full-frame ROI meta with a torchclassify param) onto the frame, or attaches it \
-                 as overlay composition meta for a downstream that composites",
+                 full-frame ROI meta with a torchclassify param) in a corner of the frame, and \
+                 each region torchclassify classified (any other ROI meta with a torchclassify \
+                 param, from inference-region=roi-list) as an outline of its box with its \
+                 caption; or attaches it all as overlay composition meta for a downstream that \
+                 composites",
                 "gst-torch developers",
             )
         });
@@ -334,17 +450,11 @@ impl BaseTransformImpl for TorchOverlay {
         buffer: &mut gst::BufferRef,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
         let settings = lock(&self.settings).clone();
-        let caption = |c: &crate::Classification| {
-            render::caption(c, settings.show_top_k, settings.min_confidence)
-        };
-        let text = match ClassificationMeta::from_buffer(buffer) {
-            Some(m) => Some(caption(m.classification())),
-            None => meta::from_roi_meta(buffer).map(|c| caption(&c)),
-        };
+        let texts = self.texts(buffer, &settings);
         // Frames without a result pass untouched: not mapped, not written, no meta added.
-        let Some(text) = text else {
+        if texts.frame.is_none() && texts.regions.is_empty() {
             return Ok(gst::FlowSuccess::Ok);
-        };
+        }
         let (info, output) = {
             let state = lock(&self.state);
             let Some(info) = state.info.clone() else {
@@ -369,7 +479,7 @@ impl BaseTransformImpl for TorchOverlay {
             }
             output => output,
         };
-        let composition = self.composition(&text, &settings, &info).map_err(|e| {
+        let composition = self.composition(&texts, &settings, &info).map_err(|e| {
             gst::element_imp_error!(
                 self,
                 gst::LibraryError::Failed,
@@ -377,6 +487,10 @@ impl BaseTransformImpl for TorchOverlay {
             );
             gst::FlowError::Error
         })?;
+        // Only regions wholly outside the frame: nothing to draw.
+        let Some(composition) = composition else {
+            return Ok(gst::FlowSuccess::Ok);
+        };
         if output == Output::Attach {
             attach(buffer, &composition);
             return Ok(gst::FlowSuccess::Ok);
@@ -405,43 +519,93 @@ impl BaseTransformImpl for TorchOverlay {
 }
 
 impl TorchOverlay {
-    /// The composition for `text` in a frame of `info`: the one made last time when nothing it
-    /// depends on changed (rendered text and rectangle kept), else rendered anew.
+    /// What `buffer` carries to draw: the caption of its full-frame result (our meta, or else the
+    /// full-frame ROI meta's `torchclassify` param), and that of each other ROI meta with a
+    /// `torchclassify` param (`torchclassify inference-region=roi-list`).
+    fn texts(&self, buffer: &gst::BufferRef, settings: &Settings) -> Texts {
+        let caption = |c: &crate::Classification| {
+            render::caption(c, settings.show_top_k, settings.min_confidence)
+        };
+        let frame = match ClassificationMeta::from_buffer(buffer) {
+            Some(m) => Some(caption(m.classification())),
+            None => meta::from_roi_meta(buffer).map(|c| caption(&c)),
+        };
+        let metas: Vec<_> = buffer
+            .iter_meta::<gst_video::VideoRegionOfInterestMeta>()
+            .collect();
+        let rois = metas.iter().map(|m| {
+            (
+                m.roi_type(),
+                Rect::from_roi(m.rect()),
+                m.param(message::STRUCTURE_NAME).map(|p| (m.id(), p)),
+            )
+        });
+        let regions = regions::select(rois, meta::ROI_TYPE)
+            .into_iter()
+            .filter_map(|(rect, (id, param))| match message::from_structure(param) {
+                Ok(c) => Some((rect, caption(&c))),
+                Err(e) => {
+                    gst::debug!(CAT, imp = self, "ROI {id}: not drawn, its param: {e}");
+                    None
+                }
+            })
+            .collect();
+        Texts { frame, regions }
+    }
+
+    /// The composition for `texts` in a frame of `info` (`None`: nothing of it is in the frame).
+    /// Region outlines come first, then region captions, then the frame's label, each drawn
+    /// over the ones before. Pieces (text, outline edges) rendered for the previous frame are
+    /// reused, and so is the whole composition when nothing changed.
     fn composition(
         &self,
-        text: &str,
+        texts: &Texts,
         settings: &Settings,
         info: &gst_video::VideoInfo,
-    ) -> Result<gst_video::VideoOverlayComposition, String> {
+    ) -> Result<Option<gst_video::VideoOverlayComposition>, String> {
         let (width, height) = (info.width(), info.height());
         let mut state = lock(&self.state);
-        if let Some(c) = state.cached.as_ref().filter(|c| {
-            c.text == text && c.settings == *settings && c.width == width && c.height == height
-        }) {
-            return Ok(c.composition.clone());
-        }
-        let (fw, fh) = (width as usize, height as usize);
-        let image = render::render(
-            text,
-            &settings.font_desc,
-            render::default_text_px(fh),
-            settings.color,
-            settings.background,
-        )?;
-        let (x, y) = settings
-            .position
-            .place(fw, fh, image.width, image.height, render::margin(fh));
-        let rectangle = image.rectangle(x, y)?;
-        let composition =
-            gst_video::VideoOverlayComposition::new([&rectangle]).map_err(|e| e.to_string())?;
-        state.cached = Some(Cached {
-            text: text.to_owned(),
-            settings: settings.clone(),
+        let cached = match state.cached.take() {
+            Some(c) if c.settings == *settings && c.width == width && c.height == height => c,
+            _ => Cached::new(settings, width, height),
+        };
+        let cached = state.cached.insert(cached);
+
+        let mut layout = regions::layout(
+            &texts.regions,
+            regions::line_width(height),
             width,
             height,
-            composition: composition.clone(),
-        });
-        Ok(composition)
+            |caption| cached.size(&Piece::Caption(caption.clone())),
+        )?;
+        if let Some(text) = &texts.frame {
+            let piece = Piece::Caption(text.clone());
+            let (tw, th) = cached.size(&piece)?;
+            let (fw, fh) = (width as usize, height as usize);
+            let (x, y) =
+                settings
+                    .position
+                    .place(fw, fh, tw as usize, th as usize, render::margin(fh));
+            layout.push((piece, x as i64, y as i64));
+        }
+
+        if layout != cached.layout || cached.composition.is_none() {
+            let rectangles = layout
+                .iter()
+                .map(|(piece, x, y)| cached.placed(piece, *x, *y))
+                .collect::<Result<Vec<_>, _>>()?;
+            cached.composition = if rectangles.is_empty() {
+                None
+            } else {
+                Some(
+                    gst_video::VideoOverlayComposition::new(rectangles.iter())
+                        .map_err(|e| e.to_string())?,
+                )
+            };
+            cached.layout = layout;
+        }
+        cached.retain_used();
+        Ok(cached.composition.clone())
     }
 
     /// Asks downstream (an allocation query for the current src caps) whether it takes

@@ -1,10 +1,12 @@
 //! `torchoverlay`: draws the classification a buffer carries (top-1 label and confidence,
-//! optionally the top-k) onto the frame.
+//! optionally the top-k) onto the frame, and each classified region's box and caption
+//! (`torchclassify inference-region=roi-list`).
 
 use gst::glib;
 use gst::prelude::*;
 
 mod imp;
+pub mod regions;
 pub mod render;
 
 glib::wrapper! {

@@ -1,7 +1,8 @@
-//! Text for `torchoverlay`: what to write for a result, where it goes in the frame, and rendering
-//! it once with Pango/Cairo into a premultiplied ARGB image that becomes a
-//! `GstVideoOverlayRectangle` (gstreamer-video blends it into the frame or sends it downstream as
-//! meta).
+//! Text for `torchoverlay`: what to write for a result, where the frame's label goes, and
+//! rendering it once with Pango/Cairo into a premultiplied ARGB image (or filling one with a
+//! colour, for a region's outline) that becomes a `GstVideoOverlayRectangle` (gstreamer-video
+//! blends it into the frame or sends it downstream as meta). Where a region's outline and caption
+//! go is `super::regions`.
 
 use crate::postprocess::Classification;
 use gst::glib;
@@ -67,12 +68,12 @@ pub fn caption(c: &Classification, show_top_k: bool, min_confidence: f64) -> Str
     text
 }
 
-/// A rendered text box: premultiplied ARGB32 pixels as Cairo lays them out (native-endian
+/// A rendered text box or a filled rectangle: premultiplied ARGB32 pixels as Cairo lays them out (native-endian
 /// 0xAARRGGBB words), which is also the layout of gstreamer-video's overlay rectangles
 /// (`GST_VIDEO_OVERLAY_COMPOSITION_FORMAT_RGB`: BGRA in memory on little-endian, ARGB on
 /// big-endian).
 #[derive(Debug, Clone, PartialEq)]
-pub struct TextImage {
+pub struct Image {
     pub width: usize,
     pub height: usize,
     pixels: Vec<u32>,
@@ -86,7 +87,7 @@ pub fn render(
     default_px: i32,
     color: u32,
     background: u32,
-) -> Result<TextImage, String> {
+) -> Result<Image, String> {
     let fontmap = pangocairo::FontMap::new();
     let context = pango::prelude::FontMapExt::create_context(&fontmap);
     let layout = pango::Layout::new(&context);
@@ -132,21 +133,29 @@ pub fn render(
                 .map(|p| u32::from_ne_bytes([p[0], p[1], p[2], p[3]])),
         );
     }
-    Ok(TextImage {
+    Ok(Image {
         width: w,
         height: h,
         pixels,
     })
 }
 
-impl TextImage {
+impl Image {
+    /// A `width` × `height` image of colour `color` (0xAARRGGBB, premultiplied here).
+    pub fn solid(width: usize, height: usize, color: u32) -> Image {
+        let a = color >> 24;
+        let premultiply = |shift: u32| ((((color >> shift) & 0xff) * a + 127) / 255) << shift;
+        let pixel = (a << 24) | premultiply(16) | premultiply(8) | premultiply(0);
+        Image {
+            width,
+            height,
+            pixels: vec![pixel; width * height],
+        }
+    }
+
     /// The image as an overlay rectangle whose top-left corner goes at (`x`, `y`) of the frame,
     /// unscaled. The library clips it to the frame when it blends.
-    pub fn rectangle(
-        &self,
-        x: usize,
-        y: usize,
-    ) -> Result<gst_video::VideoOverlayRectangle, String> {
+    pub fn rectangle(&self, x: i64, y: i64) -> Result<gst_video::VideoOverlayRectangle, String> {
         let too_big = |what: &str| format!("text box {what} out of range");
         let (w, h) = (
             u32::try_from(self.width).map_err(|_| too_big("width"))?,
@@ -268,6 +277,16 @@ mod tests {
             let a = p >> 24;
             (p >> 16) & 0xff <= a && (p >> 8) & 0xff <= a && p & 0xff <= a
         }));
+    }
+
+    #[test]
+    fn a_solid_image_is_premultiplied() {
+        let img = Image::solid(3, 2, 0xffff8000);
+        assert_eq!((img.width, img.height), (3, 2));
+        assert_eq!(img.pixels, vec![0xffff8000; 6]);
+        let img = Image::solid(1, 1, 0x80ff8000);
+        assert_eq!(img.pixels, vec![0x80804000]);
+        assert_eq!(Image::solid(2, 1, 0x00ffffff).pixels, vec![0, 0]);
     }
 
     #[test]
