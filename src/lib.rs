@@ -21,7 +21,7 @@ mod torchpublish;
 
 pub use meta::ClassificationMeta;
 pub use overlay::render::Position as OverlayPosition;
-pub use postprocess::{Classification, FrameInfo, Prediction};
+pub use postprocess::{Classification, FrameInfo, Prediction, Region};
 
 /// The formats torchclassify takes: packed RGB, and YUV and gray converted at the sampled
 /// points only.

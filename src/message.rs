@@ -1,7 +1,7 @@
 //! [`Classification`] ⇄ `GstStructure`: the `torchclassify` element message and the
 //! `torchclassify` param of the ROI meta share this one layout, so field names can't drift apart.
 
-use crate::postprocess::{Classification, FrameInfo, Prediction};
+use crate::postprocess::{Classification, FrameInfo, Prediction, Region};
 use std::sync::Arc;
 
 /// Name of the message structure and of the ROI meta param.
@@ -116,6 +116,52 @@ pub fn from_structure(s: &gst::StructureRef) -> Result<Classification, String> {
         .ok_or_else(|| "no classes in top-k".to_string())
 }
 
+/// The structure of a region's result (`inference-region=roi-list`): [`to_structure`]'s fields
+/// plus `roi-id` (int, the ROI meta's id), `roi-type` (string) and the region as classified,
+/// clipped to the frame: `x`, `y`, `width`, `height` (uint).
+pub fn region_structure(region: &Region, c: &Classification) -> gst::Structure {
+    let mut s = to_structure(c);
+    s.set("roi-id", region.id);
+    s.set("roi-type", region.roi_type.as_str());
+    s.set("x", region.x);
+    s.set("y", region.y);
+    s.set("width", region.width);
+    s.set("height", region.height);
+    s
+}
+
+/// Parses a structure built by [`region_structure`]; an error for one without the region
+/// fields (a full-frame result).
+pub fn region_from_structure(s: &gst::StructureRef) -> Result<(Region, Classification), String> {
+    let c = from_structure(s)?;
+    let err = |field: &str, e: &dyn std::fmt::Display| format!("field `{field}`: {e}");
+    let uint = |field: &str| s.get::<u32>(field).map_err(|e| err(field, &e));
+    let region = Region {
+        id: s.get::<i32>("roi-id").map_err(|e| err("roi-id", &e))?,
+        roi_type: s
+            .get::<&str>("roi-type")
+            .map_err(|e| err("roi-type", &e))?
+            .to_string(),
+        x: uint("x")?,
+        y: uint("y")?,
+        width: uint("width")?,
+        height: uint("height")?,
+    };
+    Ok((region, c))
+}
+
+/// The region and result carried by a `torchclassify` element message of `roi-list` mode, or
+/// `None` for any other message (a full-frame result included).
+pub fn region_from_message(msg: &gst::MessageRef) -> Option<(Region, Classification)> {
+    match msg.view() {
+        gst::MessageView::Element(e) => e
+            .structure()
+            .filter(|s| s.name() == STRUCTURE_NAME)
+            .and_then(|s| region_from_structure(s).ok()),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -157,5 +203,23 @@ mod tests {
         assert_eq!(from_message(&msg), Some(c));
         assert_eq!(from_message(&gst::message::Element::new(other)), None);
         assert_eq!(from_message(&gst::message::Eos::new()), None);
+
+        let region = Region {
+            id: 4,
+            roi_type: "car".into(),
+            x: 10,
+            y: 20,
+            width: 30,
+            height: 40,
+        };
+        let s = region_structure(&region, &c);
+        assert_eq!(s.get::<i32>("roi-id").unwrap(), 4);
+        assert_eq!(region_from_structure(&s).unwrap(), (region.clone(), c.clone()));
+        // A region's message is still a result for readers of full-frame ones.
+        let msg = gst::message::Element::new(s);
+        assert_eq!(from_message(&msg), Some(c.clone()));
+        assert_eq!(region_from_message(&msg), Some((region, c.clone())));
+        let frame_only = gst::message::Element::new(to_structure(&c));
+        assert_eq!(region_from_message(&frame_only), None);
     }
 }

@@ -7,7 +7,7 @@
 //!   readable from C and Python on GStreamer 1.22 without our Rust types.
 
 use crate::message;
-use crate::postprocess::{Classification, Prediction};
+use crate::postprocess::{Classification, Prediction, Region};
 use gst::glib;
 use gst::prelude::*;
 use std::fmt;
@@ -35,6 +35,36 @@ pub fn from_roi_meta(buffer: &gst::BufferRef) -> Option<Classification> {
             m.param(message::STRUCTURE_NAME)
                 .and_then(|s| message::from_structure(s).ok())
         })
+}
+
+/// `inference-region=roi-list`: adds each region's result as a `torchclassify` param (the
+/// fields of [`message::region_structure`]) to the buffer's ROI meta of the same id that has
+/// none yet.
+pub fn attach_regions(buffer: &mut gst::BufferRef, results: &[(Region, Classification)]) {
+    if results.is_empty() {
+        return;
+    }
+    for mut meta in buffer.iter_meta_mut::<gst_video::VideoRegionOfInterestMeta>() {
+        if meta.param(message::STRUCTURE_NAME).is_some() {
+            continue;
+        }
+        let id = meta.id();
+        if let Some((region, c)) = results.iter().find(|(r, _)| r.id == id) {
+            meta.add_param(message::region_structure(region, c));
+        }
+    }
+}
+
+/// The regions' results on a buffer (`inference-region=roi-list`), read from the ROI metas'
+/// `torchclassify` params, as a C or Python application would.
+pub fn regions(buffer: &gst::BufferRef) -> Vec<(Region, Classification)> {
+    buffer
+        .iter_meta::<gst_video::VideoRegionOfInterestMeta>()
+        .filter_map(|m| {
+            m.param(message::STRUCTURE_NAME)
+                .and_then(|s| message::region_from_structure(s).ok())
+        })
+        .collect()
 }
 
 /// Typed classification meta on a buffer.

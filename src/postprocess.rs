@@ -61,6 +61,28 @@ pub struct Region {
     pub height: u32,
 }
 
+impl Region {
+    /// The part of the rectangle (x, y, width, height) inside a `frame_width` x `frame_height`
+    /// frame, as a region; None when nothing of it is inside.
+    pub fn clipped(
+        id: i32,
+        roi_type: &str,
+        (x, y, width, height): (u32, u32, u32, u32),
+        (frame_width, frame_height): (u32, u32),
+    ) -> Option<Region> {
+        let right = x.saturating_add(width).min(frame_width);
+        let bottom = y.saturating_add(height).min(frame_height);
+        (x < right && y < bottom).then(|| Region {
+            id,
+            roi_type: roi_type.to_string(),
+            x,
+            y,
+            width: right - x,
+            height: bottom - y,
+        })
+    }
+}
+
 /// The result of classifying one frame: the top-k classes, best first (never empty), the frame
 /// it was computed on, and how long the model took.
 #[derive(Debug, Clone, PartialEq)]
@@ -232,6 +254,22 @@ mod tests {
         // None: the outputs are the confidences.
         let p = classify(&mut [0.2, 0.7, 0.1], 1, &labels, Activation::None, 0.0).unwrap();
         assert_eq!((p[0].class_id, p[0].confidence as f32), (1, 0.7));
+    }
+
+    #[test]
+    fn regions_are_clipped_to_the_frame() {
+        let frame = (640, 480);
+        let r = Region::clipped(7, "car", (600, 400, 100, 100), frame).unwrap();
+        assert_eq!((r.id, r.roi_type.as_str()), (7, "car"));
+        assert_eq!((r.x, r.y, r.width, r.height), (600, 400, 40, 80));
+        let r = Region::clipped(1, "", (10, 20, 30, 40), frame).unwrap();
+        assert_eq!((r.x, r.y, r.width, r.height), (10, 20, 30, 40));
+        // Wholly outside, zero-size, overflowing: none, or clipped.
+        assert_eq!(Region::clipped(1, "", (640, 0, 10, 10), frame), None);
+        assert_eq!(Region::clipped(1, "", (0, 0, 0, 10), frame), None);
+        assert_eq!(Region::clipped(1, "", (5, 5, 10, 0), frame), None);
+        let r = Region::clipped(1, "", (1, 1, u32::MAX, u32::MAX), frame).unwrap();
+        assert_eq!((r.width, r.height), (639, 479));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! JSON lines of results (`results-file`): one object per inference, written through a buffered
 //! writer that the element flushes at EOS and when it stops.
 
-use crate::postprocess::Classification;
+use crate::postprocess::{Classification, FrameInfo, Region};
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
@@ -25,6 +25,36 @@ pub fn to_json(c: &Classification) -> serde_json::Value {
     })
 }
 
+/// The results of one frame's regions (`inference-region=roi-list`) as one JSON object:
+/// `{"pts", "frame", "objects": [{"roi-id", "roi-type", "x", "y", "width", "height", "label",
+/// "class-id", "confidence", "top-k"}, …], "inference-ms"}` (the model's time for all regions).
+pub fn regions_to_json(
+    frame: &FrameInfo,
+    results: &[(Region, Classification)],
+    time: gst::ClockTime,
+) -> serde_json::Value {
+    serde_json::json!({
+        "pts": frame.timestamp.map(|t| t.nseconds()),
+        "frame": frame.number,
+        "objects": results.iter().map(|(r, c)| {
+            let v = to_json(c);
+            serde_json::json!({
+                "roi-id": r.id,
+                "roi-type": r.roi_type,
+                "x": r.x,
+                "y": r.y,
+                "width": r.width,
+                "height": r.height,
+                "label": v["label"],
+                "class-id": v["class-id"],
+                "confidence": v["confidence"],
+                "top-k": v["top-k"],
+            })
+        }).collect::<Vec<_>>(),
+        "inference-ms": time.nseconds() as f64 / 1e6,
+    })
+}
+
 /// Where the lines go: a file, or standard output for `-`.
 pub struct ResultsWriter(BufWriter<Box<dyn Write + Send>>);
 
@@ -40,7 +70,12 @@ impl ResultsWriter {
     }
 
     pub fn write(&mut self, c: &Classification) -> io::Result<()> {
-        serde_json::to_writer(&mut self.0, &to_json(c))?;
+        self.write_value(&to_json(c))
+    }
+
+    /// One JSON line.
+    pub fn write_value(&mut self, v: &serde_json::Value) -> io::Result<()> {
+        serde_json::to_writer(&mut self.0, v)?;
         self.0.write_all(b"\n")
     }
 
@@ -105,5 +140,22 @@ mod tests {
             .collect();
         assert_eq!(lines, vec![to_json(&c), to_json(&none)]);
         assert!(ResultsWriter::create("/nonexistent/dir/x.jsonl").is_err());
+
+        let region = Region {
+            id: 2,
+            roi_type: "fruit".into(),
+            x: 1,
+            y: 2,
+            width: 3,
+            height: 4,
+        };
+        let v = regions_to_json(&c.frame, &[(region, c.clone())], gst::ClockTime::from_mseconds(3));
+        assert_eq!(v["frame"], 7);
+        assert_eq!(v["inference-ms"], 3.0);
+        let o = &v["objects"][0];
+        assert_eq!((o["roi-id"].clone(), o["roi-type"].clone()), (2.into(), "fruit".into()));
+        assert_eq!((o["x"].clone(), o["height"].clone()), (1.into(), 4.into()));
+        assert_eq!((o["label"].clone(), o["class-id"].clone()), ("orange".into(), 950.into()));
+        assert_eq!(o["top-k"][1]["label"], "lemon");
     }
 }

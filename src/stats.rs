@@ -26,6 +26,10 @@ pub struct Stats {
     pub replaced: u64,
     /// Inferences whose best class was below `threshold`: no result.
     pub below_threshold: u64,
+    /// Regions classified (`inference-region=roi-list`).
+    pub regions: u64,
+    /// The model's images per forward so far (0 before the first).
+    pub mean_batch_size: f64,
     /// libtorch's quantized engine after the model was loaded.
     pub engine: &'static str,
     /// How blocking mode overlaps a frame's preparation with the model's work on the previous
@@ -112,6 +116,8 @@ impl Stats {
             .field("skipped", self.skipped)
             .field("replaced", self.replaced)
             .field("below-threshold", self.below_threshold)
+            .field("regions", self.regions)
+            .field("mean-batch-size", self.mean_batch_size)
             .field("mean-inference-ms", mean)
             .field("max-inference-ms", self.inference_max.as_secs_f64() * 1e3)
             .field("frame-fps", rate(frames))

@@ -8,7 +8,9 @@ use gst::prelude::*;
 use gst_base::prelude::*;
 use gsttorch::{Classification, message};
 mod common;
-use common::{CAT, ESPRESSO, ORANGE, frame_as, init, media, model, run, scratch, test_model};
+use common::{
+    CAT, ESPRESSO, ORANGE, frame_as, init, media, model, run, scratch, test_model, tile,
+};
 use std::ops::RangeInclusive;
 
 fn photos() -> [(&'static str, RangeInclusive<u32>); 3] {
@@ -165,31 +167,6 @@ fn a_bgr_0_255_model_from_its_config_file() {
     assert!(!all_photos_right(&format!("model={model} color-order=rgb")));
 }
 
-/// Three photos side by side in one 672x224 RGB frame.
-fn three_photos(order: [&str; 3]) -> (gst::Caps, gst::Buffer) {
-    let frames: Vec<gst::Buffer> = order
-        .iter()
-        .map(|p| frame_as(p, "video/x-raw,format=RGB,width=224,height=224").1)
-        .collect();
-    let maps: Vec<_> = frames.iter().map(|b| b.map_readable().unwrap()).collect();
-    // videoconvert pads RGB rows to 4 bytes: 224 * 3 = 672 needs none.
-    let mut data = Vec::with_capacity(672 * 3 * 224);
-    for y in 0..224 {
-        for m in &maps {
-            data.extend_from_slice(&m[y * 672..(y + 1) * 672]);
-        }
-    }
-    let caps = gst::Caps::builder("video/x-raw")
-        .field("format", "RGB")
-        .field("width", 672)
-        .field("height", 224)
-        .field("framerate", gst::Fraction::new(1, 1))
-        .build();
-    let mut buffer = gst::Buffer::from_mut_slice(data);
-    buffer.get_mut().unwrap().set_pts(gst::ClockTime::ZERO);
-    (caps, buffer)
-}
-
 /// The result of one frame through `torchclassify <properties>` in a harness.
 fn classify_frame(properties: &str, (caps, buffer): (gst::Caps, gst::Buffer)) -> Classification {
     init();
@@ -218,7 +195,7 @@ fn center_crop_classifies_the_middle_of_a_wide_frame() {
                     "model={} resize=center-crop crop-fraction={fraction}",
                     model()
                 ),
-                three_photos(order),
+                tile(&order, 3),
             );
             assert!(
                 classes.contains(&c.class_id()),

@@ -4,7 +4,7 @@
 use super::scheduler::{Backend, Ticket};
 use crate::inference::{Buffers, Model};
 use crate::labels::Labels;
-use crate::postprocess::{self, Activation, Classification, FrameInfo};
+use crate::postprocess::{self, Activation, Classification, FrameInfo, Region};
 use crate::preprocess::{FrameFormat, InputSpec, Preprocessor};
 use gst_video::prelude::*;
 use std::time::Duration;
@@ -57,6 +57,50 @@ pub enum Inferred {
     Classified(Classification),
     /// Its best class was below `threshold`: no result; the model's time.
     BelowThreshold(gst::ClockTime),
+    /// `inference-region=roi-list`: the regions classified (each with its result), how many were
+    /// below `threshold`, and the model's time for all of them (none when the frame had no
+    /// region to classify).
+    Regions {
+        results: Vec<(Region, Classification)>,
+        below_threshold: u64,
+        time: Option<gst::ClockTime>,
+    },
+}
+
+/// Which regions of a frame `inference-region=roi-list` classifies.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    /// ROI types (empty: all).
+    pub object_class: Vec<String>,
+    /// Smallest width and height, after clipping to the frame.
+    pub min_size: u32,
+}
+
+impl Selection {
+    /// The buffer's regions of interest this selection classifies, clipped to the frame, in the
+    /// buffer's meta order, into `out` (cleared first). The full-frame ROI meta this element
+    /// attaches (type `classification`, with our param) is never one.
+    pub fn regions(&self, buffer: &gst::BufferRef, frame: (u32, u32), out: &mut Vec<Region>) {
+        out.clear();
+        for meta in buffer.iter_meta::<gst_video::VideoRegionOfInterestMeta>() {
+            let roi_type = meta.roi_type();
+            if roi_type == crate::meta::ROI_TYPE
+                && meta.param(crate::message::STRUCTURE_NAME).is_some()
+            {
+                continue;
+            }
+            if !self.object_class.is_empty() && !self.object_class.iter().any(|c| c == roi_type)
+            {
+                continue;
+            }
+            if let Some(region) = Region::clipped(meta.id(), roi_type, meta.rect(), frame)
+                && region.width >= self.min_size
+                && region.height >= self.min_size
+            {
+                out.push(region);
+            }
+        }
+    }
 }
 
 /// What a job's output is for a frame: what the model said, or the error that replaced it.
@@ -79,6 +123,8 @@ pub struct Run<'a> {
     pub model: &'a Model,
     pub reading: &'a Reading,
     pub top_k: usize,
+    /// `inference-region=roi-list`.
+    pub regions: bool,
 }
 
 impl Backend for Run<'_> {
@@ -91,6 +137,7 @@ impl Backend for Run<'_> {
             frame: FrameInfo::default(),
         }
     }
+
 
     fn recycle(&self, input: Prepared) {
         self.model.recycle(input.buffers);
@@ -106,11 +153,13 @@ impl Backend for Run<'_> {
 
     fn wait(&self, ticket: Ticket) -> Option<Output> {
         let mut reply = self.model.wait(ticket)?;
+        let classes = self.model.num_classes();
         let output = reply.result.and_then(|time| {
-            classification(
-                &mut reply.buffers.logits,
-                self.reading,
-                self.top_k,
+            read(
+                &mut reply.buffers,
+                classes,
+                self.regions,
+                (self.reading, self.top_k),
                 reply.frame,
                 time,
             )
@@ -122,6 +171,43 @@ impl Backend for Run<'_> {
     fn discard_queued(&self) {
         self.model.discard_pending();
     }
+}
+
+/// A finished job's outputs: the frame's result, or in roi-list mode each region's.
+pub fn read(
+    buffers: &mut Buffers,
+    classes: usize,
+    regions: bool,
+    (reading, top_k): (&Reading, usize),
+    frame: FrameInfo,
+    time: Duration,
+) -> Output {
+    if !regions {
+        let logits = buffers
+            .logits
+            .get_mut(..classes)
+            .ok_or_else(|| "Model returned no classes".to_string())?;
+        return classification(logits, reading, top_k, frame, time);
+    }
+    let count = buffers.count.min(buffers.regions.len());
+    let mut results = Vec::with_capacity(count);
+    let mut below_threshold = 0;
+    let each = time / count.max(1) as u32;
+    for (i, region) in buffers.regions.iter().take(count).enumerate() {
+        let logits = buffers
+            .logits
+            .get_mut(i * classes..(i + 1) * classes)
+            .ok_or_else(|| format!("Model returned no classes for region {i}"))?;
+        match classification(logits, reading, top_k, frame, each)? {
+            Inferred::Classified(c) => results.push((region.clone(), c)),
+            _ => below_threshold += 1,
+        }
+    }
+    Ok(Inferred::Regions {
+        results,
+        below_threshold,
+        time: (count > 0).then(|| gst::ClockTime::try_from(time).unwrap_or_default()),
+    })
 }
 
 /// The outputs read as `reading` says, top-k, into a result for `frame`.
@@ -147,11 +233,15 @@ pub fn classification(
     })
 }
 
-/// Fills `input` with the model's input for the frame in `buffer`.
+/// Fills `buffers` with the model's input for the frame in `buffer`: the whole frame, or with a
+/// `selection` each region it selects (`buffers.regions`, `buffers.count`; the input grows for
+/// more regions than it holds and keeps that size).
 pub fn prepare(
-    format: Option<&Format>,
+    format: Option<&mut Format>,
     buffer: &gst::BufferRef,
-    input: &mut [f32],
+    selection: Option<&Selection>,
+    buffers: &mut Buffers,
+    classes: usize,
 ) -> Result<(), Failure> {
     let failure = |flow, message| Failure { flow, message };
     let Some(format) = format else {
@@ -183,6 +273,7 @@ pub fn prepare(
             gst::error_msg!(gst::StreamError::Format, ("Bad frame: {}", e)),
         )
     };
+    let width_height = (info.width(), info.height());
     // At most three planes (I420, YV12); on the stack, nothing allocated per frame.
     let mut planes: [&[u8]; 3] = [&[]; 3];
     let mut strides = [0usize; 3];
@@ -194,10 +285,34 @@ pub fn prepare(
         *stride = usize::try_from(frame.plane_stride()[i])
             .map_err(|_| bad(format!("plane {i}: negative stride")))?;
     }
-    format
-        .preprocessor
-        .run(&planes[..n], &strides[..n], input)
-        .map_err(|e| bad(e.to_string()))
+    let (planes, strides) = (&planes[..n], &strides[..n]);
+    let preprocessor = &mut format.preprocessor;
+    let Some(selection) = selection else {
+        buffers.count = 1;
+        buffers.regions.clear();
+        let len = preprocessor.output_len();
+        let input = buffers
+            .input
+            .get_mut(..len)
+            .ok_or_else(|| bad(format!("model input of {} floats", buffers.input.len())))?;
+        return preprocessor
+            .run(planes, strides, input)
+            .map_err(|e| bad(e.to_string()));
+    };
+    selection.regions(buffer, width_height, &mut buffers.regions);
+    buffers.count = buffers.regions.len();
+    let len = preprocessor.output_len();
+    if buffers.input.len() < buffers.count * len {
+        buffers.input.resize(buffers.count * len, 0.0);
+        buffers.logits.resize(buffers.count * classes, 0.0);
+    }
+    for (region, input) in buffers.regions.iter().zip(buffers.input.chunks_exact_mut(len)) {
+        preprocessor.set_region(Some((region.x, region.y, region.width, region.height)));
+        let done = preprocessor.run(planes, strides, input);
+        done.map_err(|e| bad(e.to_string()))?;
+    }
+    preprocessor.set_region(None);
+    Ok(())
 }
 
 pub fn frame_info(

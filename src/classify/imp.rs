@@ -13,11 +13,11 @@
 //! any of them held: errors found under `state` are carried out of it and posted after, so a
 //! synchronous bus handler may call back into the element (set `model`, say).
 
-use super::backend::{self, Failure, Format, Inferred, Output, Reading, Run};
+use super::backend::{self, Failure, Format, Inferred, Output, Reading, Run, Selection};
 use super::loader::{self, Loaded, Reloader};
 use super::publish::{self, Publisher};
 use super::scheduler::{Arrival, Out, Outcome, Overlap, Scheduler};
-use super::settings::{self, Settings};
+use super::settings::{self, InferenceRegion, Settings};
 use crate::inference::{Model, OnResult};
 use crate::preprocess::InputSpec;
 use crate::results::ResultsWriter;
@@ -48,6 +48,8 @@ const OVERLAP_WINDOW: u32 = 16;
 
 struct State {
     model: Model,
+    /// `inference-region=roi-list` (fixed while running).
+    regions: bool,
     reading: Reading,
     /// What the model takes (the properties and model config file at load).
     input: InputSpec,
@@ -116,9 +118,10 @@ impl TorchClassify {
 
     /// What the model thread does with an async result: it becomes the newest result, counts in
     /// the stats and is posted with the timestamps of the frame it was computed on.
-    fn async_result_handler(&self, reading: Reading) -> OnResult {
+    fn async_result_handler(&self, reading: Reading, regions: bool) -> OnResult {
         let element = self.obj().downgrade();
-        Box::new(move |logits, result, frame| {
+        let classes = reading.labels.len();
+        Box::new(move |buffers, result, frame| {
             let Some(element) = element.upgrade() else {
                 return;
             };
@@ -127,9 +130,10 @@ impl TorchClassify {
                 let s = imp.settings();
                 (s.top_k as usize, s.post_messages)
             };
-            match result
-                .and_then(|time| backend::classification(logits, &reading, top_k, frame, time))
-            {
+            let read = |time| {
+                backend::read(buffers, classes, regions, (&reading, top_k), frame, time)
+            };
+            match result.and_then(read) {
                 Ok(inferred) => imp
                     .publisher
                     .async_result(&imp.element(), inferred, post_messages),
@@ -140,7 +144,10 @@ impl TorchClassify {
 
     /// Loads as `settings` say, with async results read as the model loaded is.
     fn load_model(&self, settings: &Settings) -> Result<Loaded, String> {
-        let loaded = loader::load(settings, |reading| self.async_result_handler(reading))?;
+        let regions = settings.inference_region == InferenceRegion::RoiList;
+        let loaded = loader::load(settings, |reading| {
+            self.async_result_handler(reading, regions)
+        })?;
         gst::info!(
             CAT,
             imp = self,
@@ -214,6 +221,7 @@ impl TorchClassify {
                 model: &state.model,
                 reading: &state.reading,
                 top_k,
+                regions: state.regions,
             };
             state.scheduler.collect(&run);
             let classes = loaded.reading.labels.len() as u32;
@@ -274,9 +282,13 @@ impl TorchClassify {
             .is_some_and(|s| s.scheduler.live().is_none());
         // A query upstream, with no lock held.
         let live = ask_live.then(|| self.upstream_is_live());
-        let (interval, top_k) = {
+        let (interval, top_k, selection) = {
             let s = self.settings();
-            (s.inference_interval as u64, s.top_k as usize)
+            let selection = (s.inference_region == InferenceRegion::RoiList).then(|| Selection {
+                object_class: s.object_class.clone(),
+                min_size: s.min_roi_size,
+            });
+            (s.inference_interval as u64, s.top_k as usize, selection)
         };
         let mut guard = self.state();
         let Some(state) = guard.as_mut() else {
@@ -297,8 +309,11 @@ impl TorchClassify {
             model: &state.model,
             reading: &state.reading,
             top_k,
+            regions: state.regions,
         };
-        let format = state.format.as_ref();
+        let classes = state.model.num_classes();
+        let format = state.format.as_mut();
+        let (width, height) = backend::frame_size(format.as_deref());
         let step = state.scheduler.frame(
             &run,
             inbuf,
@@ -309,11 +324,12 @@ impl TorchClassify {
             },
             |buffer, number, input| {
                 input.frame = backend::frame_info(buffer, number, segment);
-                backend::prepare(format, buffer, &mut input.buffers.input)
+                let selection = selection.as_ref();
+                backend::prepare(format, buffer, selection, &mut input.buffers, classes)
             },
         );
-        let (width, height) = backend::frame_size(format);
         let replaced = state.model.replaced();
+        let (images, forwards) = (state.model.images(), state.model.forwards());
         let overlap = match (state.async_, state.scheduler.live()) {
             (false, Some(false)) => Some(state.scheduler.overlap().choice()),
             _ => None,
@@ -322,6 +338,9 @@ impl TorchClassify {
 
         self.publisher.update_stats(|s| {
             s.replaced = replaced;
+            if forwards > 0 {
+                s.mean_batch_size = images as f64 / forwards as f64;
+            }
             if let Some(o) = overlap {
                 s.overlap = o.mode;
                 s.overlap_times = o.pipelined_time.zip(o.serial_time);
@@ -343,10 +362,9 @@ impl TorchClassify {
         let mut latency_grew = false;
         let mut buffers = Vec::with_capacity(outs.len());
         for out in outs {
-            let (mut below_threshold, mut fresh, mut late) = (None, None, false);
+            let (mut inferred, mut late) = (None, false);
             match out.outcome {
-                Outcome::Fresh(Ok(Inferred::Classified(c))) => fresh = Some(c),
-                Outcome::Fresh(Ok(Inferred::BelowThreshold(time))) => below_threshold = Some(time),
+                Outcome::Fresh(Ok(i)) => inferred = Some(i),
                 Outcome::Fresh(Err(e)) => {
                     failure.get_or_insert(Failure {
                         flow: gst::FlowError::Error,
@@ -357,7 +375,7 @@ impl TorchClassify {
                 Outcome::Late => late = true,
                 Outcome::Carry | Outcome::Submitted | Outcome::Lost => {}
             }
-            let waited = fresh.is_some() || below_threshold.is_some();
+            let waited = inferred.is_some();
             if let Some(arrived) = current.filter(|&at| waited && out.arrived == at) {
                 // A frame that waited for its own result: the processing latency.
                 let spent = gst::ClockTime::try_from(arrived.elapsed()).unwrap_or_default();
@@ -370,8 +388,7 @@ impl TorchClassify {
             buffers.push((
                 out.item,
                 publish::Frame {
-                    fresh,
-                    below_threshold,
+                    inferred,
                     late,
                     arrived: out.arrived,
                     width,
@@ -399,7 +416,7 @@ impl TorchClassify {
         let element = self.element();
         let mut out = Vec::with_capacity(finished.buffers.len());
         for (mut buffer, frame) in finished.buffers {
-            if let Some(c) = &frame.fresh {
+            if let Some(Inferred::Classified(c)) = &frame.inferred {
                 gst::trace!(
                     CAT,
                     imp = self,
@@ -449,6 +466,7 @@ impl TorchClassify {
                 model: &state.model,
                 reading: &state.reading,
                 top_k,
+                regions: state.regions,
             };
             let size = backend::frame_size(state.format.as_ref());
             (state.scheduler.drain(&run), size)
@@ -478,6 +496,7 @@ impl TorchClassify {
                 model: &state.model,
                 reading: &state.reading,
                 top_k,
+                regions: state.regions,
             };
             state.scheduler.flush(&run);
         }
@@ -586,6 +605,7 @@ impl BaseTransformImpl for TorchClassify {
         *lock(&self.pending_error) = None;
         *self.state() = Some(State {
             model: loaded.model,
+            regions: settings.inference_region == InferenceRegion::RoiList,
             reading: loaded.reading,
             format: None,
             input: loaded.input,

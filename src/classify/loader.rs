@@ -7,7 +7,7 @@
 //! no load outlives the run that asked for it.
 
 use super::backend::Reading;
-use super::settings::{LabelsChoice, Settings};
+use super::settings::{InferenceRegion, LabelsChoice, Settings};
 use crate::inference::{Model, ModelConfig, OnResult};
 use crate::labels::Labels;
 use crate::preprocess::InputSpec;
@@ -79,6 +79,11 @@ pub fn load(
             num_threads: settings.num_threads,
             input_width: resolved.input.width,
             input_height: resolved.input.height,
+            // Whole frames go one at a time; roi-list batches a frame's regions.
+            max_batch: match settings.inference_region {
+                InferenceRegion::FullFrame => 1,
+                InferenceRegion::RoiList => settings.max_batch as usize,
+            },
         },
         on_result(reading.clone()),
     )

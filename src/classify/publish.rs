@@ -5,8 +5,8 @@
 //! handler may call back into the element.
 
 use super::backend::Inferred;
-use crate::postprocess::Classification;
-use crate::results::ResultsWriter;
+use crate::postprocess::{Classification, Region};
+use crate::results::{self, ResultsWriter};
 use crate::stats::Stats;
 use crate::{message, meta};
 use gst::prelude::*;
@@ -23,25 +23,48 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 struct Results {
     /// The newest finished result; buffers without a fresh one carry it.
     latest: Option<Classification>,
+    /// roi-list mode: the newest frame's region results; a buffer without fresh ones gives
+    /// them to its ROI metas of the same ids (a tracker keeps ids).
+    latest_regions: Vec<(Region, Classification)>,
     stats: Stats,
 }
 
 impl Results {
-    /// An inference whose best class was below `threshold`: counted, and buffers after it carry
-    /// no result (the newest one says nothing).
-    fn below_threshold(&mut self, time: gst::ClockTime) {
-        self.stats.inference(Duration::from_nanos(time.nseconds()));
-        self.stats.below_threshold += 1;
-        self.latest = None;
+    /// Counts what the model said and makes it the newest result.
+    fn record(&mut self, inferred: &Inferred) {
+        let ns = |t: gst::ClockTime| Duration::from_nanos(t.nseconds());
+        match inferred {
+            Inferred::Classified(c) => {
+                self.stats.inference(ns(c.inference_time));
+                self.latest = Some(c.clone());
+            }
+            // Buffers after it carry no result: the newest one says nothing.
+            Inferred::BelowThreshold(time) => {
+                self.stats.inference(ns(*time));
+                self.stats.below_threshold += 1;
+                self.latest = None;
+            }
+            Inferred::Regions {
+                results,
+                below_threshold,
+                time,
+            } => {
+                // A frame without regions to classify ran no model.
+                if let Some(time) = time {
+                    self.stats.inference(ns(*time));
+                }
+                self.stats.regions += results.len() as u64 + below_threshold;
+                self.stats.below_threshold += below_threshold;
+                self.latest_regions.clone_from(results);
+            }
+        }
     }
 }
 
 /// One frame leaving the element.
 pub struct Frame {
-    /// Its own result, if the model ran on it (blocking mode).
-    pub fresh: Option<Classification>,
-    /// The model ran on it but its best class was below `threshold`: the model's time.
-    pub below_threshold: Option<gst::ClockTime>,
+    /// What the model said about it, if it ran on it (blocking mode).
+    pub inferred: Option<Inferred>,
     /// Due for inference but late by QoS: skipped.
     pub late: bool,
     /// When it reached the element.
@@ -61,7 +84,7 @@ pub struct Publisher {
 /// What to post from the element for one call, gathered under the locks and posted after.
 #[derive(Default)]
 struct Posts {
-    result: Option<gst::Structure>,
+    results: Vec<gst::Structure>,
     stats: Option<gst::Structure>,
     write_error: Option<String>,
 }
@@ -84,6 +107,7 @@ impl Publisher {
     pub fn reset_stream(&self) {
         let mut results = lock(&self.results);
         results.latest = None;
+        results.latest_regions.clear();
         results.stats.resume();
     }
 
@@ -106,29 +130,35 @@ impl Publisher {
         post_messages: bool,
         stats_interval: Duration,
     ) {
-        let latest = {
+        let (latest, regions) = {
             let mut results = lock(&self.results);
             results.stats.frame(frame.arrived);
             if frame.late {
                 results.stats.skipped += 1;
             }
-            if let Some(c) = &frame.fresh {
-                results
-                    .stats
-                    .inference(Duration::from_nanos(c.inference_time.nseconds()));
-                results.latest = Some(c.clone());
+            if let Some(inferred) = &frame.inferred {
+                results.record(inferred);
             }
-            if let Some(time) = frame.below_threshold {
-                results.below_threshold(time);
-            }
-            results.latest.clone()
+            let regions = match &frame.inferred {
+                Some(Inferred::Regions { .. }) => None, // its own, attached below
+                _ => Some(results.latest_regions.clone()),
+            };
+            (results.latest.clone(), regions)
         };
         if let Some(c) = latest {
             meta::attach(buffer, c, frame.width, frame.height);
         }
         let mut posts = Posts::default();
-        if let Some(c) = &frame.fresh {
-            self.result_posts(c, post_messages, &mut posts);
+        match &frame.inferred {
+            Some(Inferred::Classified(c)) => self.result_posts(c, post_messages, &mut posts),
+            Some(inferred @ Inferred::Regions { results, .. }) => {
+                meta::attach_regions(buffer, results);
+                self.region_posts(inferred, post_messages, &mut posts);
+            }
+            _ => {}
+        }
+        if let Some(regions) = regions {
+            meta::attach_regions(buffer, &regions);
         }
         if !stats_interval.is_zero() {
             posts.stats = lock(&self.results)
@@ -142,22 +172,13 @@ impl Publisher {
     /// stats, and is written and posted with the timestamps of the frame it was computed on.
     /// One below `threshold` counts and leaves no newest result.
     pub fn async_result(&self, element: &gst::Element, inferred: Inferred, post_messages: bool) {
-        let c = match inferred {
-            Inferred::Classified(c) => c,
-            Inferred::BelowThreshold(time) => {
-                lock(&self.results).below_threshold(time);
-                return;
-            }
-        };
-        {
-            let mut results = lock(&self.results);
-            results
-                .stats
-                .inference(Duration::from_nanos(c.inference_time.nseconds()));
-            results.latest = Some(c.clone());
-        }
+        lock(&self.results).record(&inferred);
         let mut posts = Posts::default();
-        self.result_posts(&c, post_messages, &mut posts);
+        match &inferred {
+            Inferred::Classified(c) => self.result_posts(c, post_messages, &mut posts),
+            Inferred::Regions { .. } => self.region_posts(&inferred, post_messages, &mut posts),
+            Inferred::BelowThreshold(_) => return,
+        }
         self.post(element, posts);
     }
 
@@ -199,7 +220,34 @@ impl Publisher {
         {
             posts.write_error = Some(e.to_string());
         }
-        posts.result = post_messages.then(|| message::to_structure(c));
+        if post_messages {
+            posts.results.push(message::to_structure(c));
+        }
+    }
+
+    /// roi-list mode: one JSON line for the frame's classified regions, one message per region.
+    fn region_posts(&self, inferred: &Inferred, post_messages: bool, posts: &mut Posts) {
+        let Inferred::Regions {
+            results,
+            time: Some(time),
+            ..
+        } = inferred
+        else {
+            return;
+        };
+        let Some((_, first)) = results.first() else {
+            return;
+        };
+        if let Some(w) = lock(&self.writer).as_mut()
+            && let Err(e) = w.write_value(&results::regions_to_json(&first.frame, results, *time))
+        {
+            posts.write_error = Some(e.to_string());
+        }
+        if post_messages {
+            posts
+                .results
+                .extend(results.iter().map(|(r, c)| message::region_structure(r, c)));
+        }
     }
 
     /// Posts, with no lock held. No bus (a bare element in a test harness) means nobody listens.
@@ -214,7 +262,7 @@ impl Publisher {
                 )
             );
         }
-        for s in [posts.result, posts.stats].into_iter().flatten() {
+        for s in posts.results.into_iter().chain(posts.stats) {
             let _ = element.post_message(gst::message::Element::builder(s).src(element).build());
         }
     }

@@ -20,6 +20,23 @@ pub const DEFAULT_ASYNC: bool = false;
 pub const DEFAULT_STATS_INTERVAL: u32 = 0;
 pub const DEFAULT_PIXEL_SCALE: f64 = 1.0 / 255.0;
 pub const DEFAULT_THRESHOLD: f64 = 0.0;
+pub const DEFAULT_MIN_ROI_SIZE: u32 = 0;
+pub const DEFAULT_MAX_BATCH: u32 = 16;
+
+/// What `torchclassify` classifies (`inference-region`).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Hash, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstTorchInferenceRegion")]
+pub enum InferenceRegion {
+    #[default]
+    #[enum_value(name = "Full frame: the whole frame", nick = "full-frame")]
+    FullFrame = 0,
+    #[enum_value(
+        name = "ROI list: every region of interest (GstVideoRegionOfInterestMeta) on the frame",
+        nick = "roi-list"
+    )]
+    RoiList = 1,
+}
 
 /// Where `make model` writes the model: `$XDG_DATA_HOME/gst-torch/` (default
 /// `~/.local/share/gst-torch/`).
@@ -58,6 +75,11 @@ pub struct Settings {
     pub crop_fraction: f64,
     pub output: Activation,
     pub threshold: f64,
+    pub inference_region: InferenceRegion,
+    /// ROI types to classify (empty: all).
+    pub object_class: Vec<String>,
+    pub min_roi_size: u32,
+    pub max_batch: u32,
     /// The properties the application set: they win over the model config file.
     pub explicit: BTreeSet<String>,
 }
@@ -108,6 +130,10 @@ impl Default for Settings {
             crop_fraction: DEFAULT_CROP_FRACTION,
             output: Activation::default(),
             threshold: DEFAULT_THRESHOLD,
+            inference_region: InferenceRegion::default(),
+            object_class: Vec::new(),
+            min_roi_size: DEFAULT_MIN_ROI_SIZE,
+            max_batch: DEFAULT_MAX_BATCH,
             explicit: BTreeSet::new(),
         }
     }
@@ -181,6 +207,22 @@ impl Settings {
             "crop-fraction" => settings.crop_fraction = value.get().expect("type checked upstream"),
             "output" => settings.output = value.get().expect("type checked upstream"),
             "threshold" => settings.threshold = value.get().expect("type checked upstream"),
+            "inference-region" => {
+                settings.inference_region = value.get().expect("type checked upstream")
+            }
+            "object-class" => {
+                settings.object_class = value
+                    .get::<Option<String>>()
+                    .expect("type checked upstream")
+                    .unwrap_or_default()
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(String::from)
+                    .collect()
+            }
+            "min-roi-size" => settings.min_roi_size = value.get().expect("type checked upstream"),
+            "max-batch" => settings.max_batch = value.get().expect("type checked upstream"),
             _ => unimplemented!(),
         }
         settings.explicit.insert(pspec.name().to_string());
@@ -285,6 +327,10 @@ impl Settings {
             "crop-fraction" => settings.crop_fraction.to_value(),
             "output" => settings.output.to_value(),
             "threshold" => settings.threshold.to_value(),
+            "inference-region" => settings.inference_region.to_value(),
+            "object-class" => settings.object_class.join(",").to_value(),
+            "min-roi-size" => settings.min_roi_size.to_value(),
+            "max-batch" => settings.max_batch.to_value(),
             _ => unimplemented!(),
         }
     }
@@ -502,11 +548,55 @@ pub fn properties() -> &'static [glib::ParamSpec] {
                 .default_value(DEFAULT_THRESHOLD)
                 .mutable_ready()
                 .build(),
+            glib::ParamSpecEnum::builder_with_default(
+                "inference-region",
+                InferenceRegion::default(),
+            )
+            .nick("Inference region")
+            .blurb(
+                "full-frame: classify the whole frame; roi-list: classify every region of \
+                 interest (GstVideoRegionOfInterestMeta, from a detector upstream or the \
+                 application) instead, each cropped from the frame and fitted as resize says, \
+                 all of a frame's regions in one batched forward; each region's own ROI meta \
+                 gets the torchclassify param (with roi-id), one message per region",
+            )
+            .mutable_ready()
+            .build(),
+            glib::ParamSpecString::builder("object-class")
+                .nick("Object class")
+                .blurb(
+                    "With inference-region=roi-list: the ROI types to classify, comma-separated \
+                     (e.g. \"car,truck\"); empty: every region",
+                )
+                .mutable_playing()
+                .build(),
+            glib::ParamSpecUInt::builder("min-roi-size")
+                .nick("Minimum ROI size")
+                .blurb(
+                    "With inference-region=roi-list: regions narrower or lower than this many \
+                     pixels (after clipping to the frame) are not classified",
+                )
+                .default_value(DEFAULT_MIN_ROI_SIZE)
+                .mutable_playing()
+                .build(),
+            glib::ParamSpecUInt::builder("max-batch")
+                .nick("Maximum batch")
+                .blurb(
+                    "With inference-region=roi-list: at most this many regions go to the model \
+                     in one forward (more regions take more forwards). A model that only takes \
+                     one image per forward runs one forward per region (logged at load)",
+                )
+                .minimum(1)
+                .maximum(1024)
+                .default_value(DEFAULT_MAX_BATCH)
+                .mutable_ready()
+                .build(),
             glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
                 .nick("Statistics")
                 .blurb(
                     "torchclassify-stats: frames, inferences, skipped (late by QoS), \
-                     replaced (async frames a newer one replaced), below-threshold, mean-inference-ms, \
+                     replaced (async frames a newer one replaced), below-threshold, regions \
+                     (classified in roi-list mode), mean-batch-size (images per forward), mean-inference-ms, \
                      max-inference-ms, frame-fps and inference-fps since the first frame \
                      (until EOS, after it), engine, overlap (pipelined, serial, measuring or \
                      none) and, once measured, overlap-pipelined-ms and overlap-serial-ms",

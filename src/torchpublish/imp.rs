@@ -118,7 +118,23 @@ impl TorchPublish {
 
     /// The JSON message for a result: the `results-file` fields plus `source`.
     fn message(c: &Classification, source: &str) -> Vec<u8> {
-        let mut v = crate::results::to_json(c);
+        Self::with_source(crate::results::to_json(c), source)
+    }
+
+    /// The JSON message for a frame's regions (`inference-region=roi-list`): the `results-file`
+    /// line with its `objects`, plus `source`. Each region's time is its share of the batch.
+    fn regions_message(results: &[(crate::Region, Classification)], source: &str) -> Vec<u8> {
+        let Some((_, first)) = results.first() else {
+            return Vec::new();
+        };
+        let time = first.inference_time * results.len() as u64;
+        Self::with_source(
+            crate::results::regions_to_json(&first.frame, results, time),
+            source,
+        )
+    }
+
+    fn with_source(mut v: serde_json::Value, source: &str) -> Vec<u8> {
         if let Some(o) = v.as_object_mut() {
             o.insert("source".into(), source.into());
         }
@@ -411,19 +427,31 @@ impl TorchPublish {
             Some(m) => Some(m.classification().clone()),
             None => meta::from_roi_meta(buffer),
         };
-        let Some(c) = c else {
-            return Ok(gst::FlowSuccess::Ok);
+        // roi-list mode: the regions' results (all from the frame the model ran on).
+        let regions = if c.is_none() {
+            meta::regions(buffer)
+        } else {
+            Vec::new()
+        };
+        let frame = match (&c, regions.first()) {
+            (Some(c), _) => c.frame,
+            (None, Some((_, c))) => c.frame,
+            (None, None) => return Ok(gst::FlowSuccess::Ok),
         };
         let mut guard = lock(&self.state);
         let Some(state) = guard.as_mut() else {
             return Err(gst::FlowError::Flushing);
         };
-        let key = (c.frame.number, c.frame.timestamp);
+        let key = (frame.number, frame.timestamp);
         if state.last == Some(key) {
             return Ok(gst::FlowSuccess::Ok);
         }
         state.last = Some(key);
-        state.outbox.push(Self::message(&c, &state.source));
+        let message = match &c {
+            Some(c) => Self::message(c, &state.source),
+            None => Self::regions_message(&regions, &state.source),
+        };
+        state.outbox.push(message);
         Ok(gst::FlowSuccess::Ok)
     }
 }

@@ -144,3 +144,32 @@ pub fn frame_as(photo: &str, caps: &str) -> (gst::Caps, gst::Buffer) {
         sample.buffer_owned().unwrap(),
     )
 }
+
+/// Photos decoded to 224x224 RGB and tiled `columns` wide into one RGB frame (rows of
+/// `photos.len() / columns`), PTS 0.
+pub fn tile(photos: &[&str], columns: usize) -> (gst::Caps, gst::Buffer) {
+    let frames: Vec<gst::Buffer> = photos
+        .iter()
+        .map(|p| frame_as(p, "video/x-raw,format=RGB,width=224,height=224").1)
+        .collect();
+    let maps: Vec<_> = frames.iter().map(|b| b.map_readable().unwrap()).collect();
+    let rows = photos.len() / columns;
+    // videoconvert pads RGB rows to 4 bytes: 224 * 3 = 672 needs none.
+    let mut data = Vec::with_capacity(672 * columns * 224 * rows);
+    for row in maps.chunks(columns) {
+        for y in 0..224 {
+            for m in row {
+                data.extend_from_slice(&m[y * 672..(y + 1) * 672]);
+            }
+        }
+    }
+    let caps = gst::Caps::builder("video/x-raw")
+        .field("format", "RGB")
+        .field("width", 224 * columns as i32)
+        .field("height", 224 * rows as i32)
+        .field("framerate", gst::Fraction::new(1, 1))
+        .build();
+    let mut buffer = gst::Buffer::from_mut_slice(data);
+    buffer.get_mut().unwrap().set_pts(gst::ClockTime::ZERO);
+    (caps, buffer)
+}

@@ -1,0 +1,295 @@
+//! `inference-region=roi-list`: every region of interest on a frame classified, a frame's regions
+//! in one batched forward, results per region in the ROI metas, messages and JSON lines; the
+//! selection (`object-class`, `min-roi-size`), clipping, many regions, a model that takes one
+//! image per forward, and interval/async in this mode. Real model, real photos.
+
+use gst::prelude::*;
+use gsttorch::{Classification, Region, message, meta};
+mod common;
+use common::{CAT, ESPRESSO, ORANGE, init, model, scratch, test_model, tile};
+use std::ops::RangeInclusive;
+
+/// The 2x2 frame: cat, coffee / orange, coffee; each quadrant's classes.
+fn grid() -> ((gst::Caps, gst::Buffer), [RangeInclusive<u32>; 4]) {
+    (
+        tile(&["cat.png", "coffee.png", "orange.jpg", "coffee.png"], 2),
+        [CAT, ESPRESSO..=ESPRESSO, ORANGE..=ORANGE, ESPRESSO..=ESPRESSO],
+    )
+}
+
+/// The quadrants of the 448x448 grid as (type, rect).
+const QUADRANTS: [(u32, u32); 4] = [(0, 0), (224, 0), (0, 224), (224, 224)];
+
+/// Adds ROI metas `(type, (x, y, w, h))` to `buffer`; their ids in order.
+fn with_regions(buffer: &gst::Buffer, regions: &[(&str, (u32, u32, u32, u32))]) -> (gst::Buffer, Vec<i32>) {
+    let mut buffer = buffer.copy();
+    let ids = {
+        let b = buffer.get_mut().unwrap();
+        regions
+            .iter()
+            .map(|(t, rect)| gst_video::VideoRegionOfInterestMeta::add(b, t, *rect).id())
+            .collect()
+    };
+    (buffer, ids)
+}
+
+/// `frames` through `torchclassify inference-region=roi-list <properties>` in a harness: the
+/// output buffers, the messages posted and the final stats.
+fn classify(
+    properties: &str,
+    caps: &gst::Caps,
+    frames: Vec<gst::Buffer>,
+) -> (Vec<gst::Buffer>, Vec<gst::Message>, gst::Structure) {
+    init();
+    let mut h = gst_check::Harness::new_parse(&format!(
+        "torchclassify inference-region=roi-list {properties}"
+    ));
+    let element = h.element().unwrap();
+    let bus = gst::Bus::new();
+    element.set_bus(Some(&bus));
+    h.set_src_caps(caps.clone());
+    let out = frames
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut f)| {
+            f.make_mut().set_pts(gst::ClockTime::from_seconds(i as u64));
+            h.push_and_pull(f).unwrap()
+        })
+        .collect();
+    let stats = element.property::<gst::Structure>("stats");
+    let mut messages = Vec::new();
+    while let Some(m) = bus.pop_filtered(&[gst::MessageType::Element]) {
+        messages.push(m);
+    }
+    (out, messages, stats)
+}
+
+fn region_results(messages: &[gst::Message]) -> Vec<(Region, Classification)> {
+    messages.iter().filter_map(|m| message::region_from_message(m)).collect()
+}
+
+#[test]
+fn four_photos_four_regions_one_forward() {
+    let ((caps, frame), classes) = grid();
+    let rois: Vec<_> = QUADRANTS.iter().map(|&(x, y)| ("object", (x, y, 224, 224))).collect();
+    let (frame, ids) = with_regions(&frame, &rois);
+    let results = scratch("regions", "four.jsonl");
+    let (out, messages, stats) = classify(
+        &format!("model={} results-file={}", model(), results.display()),
+        &caps,
+        vec![frame],
+    );
+    // Each region's own ROI meta holds its photo's class; no full-frame result.
+    let on_buffer = meta::regions(&out[0]);
+    assert_eq!(on_buffer.len(), 4);
+    for (i, id) in ids.iter().enumerate() {
+        let (region, c) = on_buffer.iter().find(|(r, _)| r.id == *id).expect("a result per region");
+        assert_eq!((region.x, region.y, region.width, region.height), (QUADRANTS[i].0, QUADRANTS[i].1, 224, 224));
+        assert_eq!(region.roi_type, "object");
+        assert!(classes[i].contains(&c.class_id()), "region {i}: {}", c.label());
+    }
+    assert!(gsttorch::ClassificationMeta::from_buffer(&out[0]).is_none());
+    assert!(meta::from_roi_meta(&out[0]).is_none());
+    // One message per region, the same results.
+    let mut posted = region_results(&messages);
+    posted.sort_by_key(|(r, _)| r.id);
+    let mut attached = on_buffer.clone();
+    attached.sort_by_key(|(r, _)| r.id);
+    assert_eq!(posted, attached);
+    // One forward of four.
+    assert_eq!(stats.get::<f64>("mean-batch-size").unwrap(), 4.0);
+    assert_eq!(stats.get::<u64>("regions").unwrap(), 4);
+    assert_eq!(stats.get::<u64>("inferences").unwrap(), 1);
+    // One JSON line with the four objects.
+    let text = std::fs::read_to_string(&results).unwrap();
+    let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 1);
+    let objects = lines[0]["objects"].as_array().unwrap();
+    assert_eq!(objects.len(), 4);
+    for o in objects {
+        let id = o["roi-id"].as_i64().unwrap() as i32;
+        let i = ids.iter().position(|&x| x == id).unwrap();
+        assert!(classes[i].contains(&(o["class-id"].as_u64().unwrap() as u32)));
+        assert_eq!(o["width"], 224);
+        assert_eq!(o["roi-type"], "object");
+        assert!(o["top-k"].as_array().is_some_and(|t| !t.is_empty()));
+    }
+}
+
+#[test]
+fn object_class_and_min_roi_size_select_regions() {
+    let ((caps, frame), _) = grid();
+    let (frame, ids) = with_regions(
+        &frame,
+        &[
+            ("cat", (0, 0, 224, 224)),
+            ("cup", (224, 0, 224, 224)),
+            ("fruit", (0, 224, 224, 224)),
+            ("cup", (230, 230, 100, 100)),
+        ],
+    );
+    let m = model();
+    let classified = |properties: &str| -> Vec<i32> {
+        let (out, _, _) = classify(&format!("model={m} {properties}"), &caps, vec![frame.clone()]);
+        let mut ids: Vec<i32> = meta::regions(&out[0]).into_iter().map(|(r, _)| r.id).collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(classified(""), ids);
+    assert_eq!(classified("object-class=cup"), vec![ids[1], ids[3]]);
+    assert_eq!(classified("object-class=\"fruit, cat\""), vec![ids[0], ids[2]]);
+    assert_eq!(classified("min-roi-size=150"), ids[..3].to_vec());
+    assert_eq!(classified("object-class=cup min-roi-size=150"), vec![ids[1]]);
+    assert_eq!(classified("object-class=dog"), Vec::<i32>::new());
+}
+
+#[test]
+fn regions_outside_empty_and_many_are_handled() {
+    let ((caps, frame), _) = grid();
+    let mut rois = vec![
+        ("partly", (300, 300, 500, 500)),  // clipped to 148x148
+        ("outside", (448, 0, 100, 100)),   // wholly outside
+        ("outside", (1000, 1000, 5, 5)),
+        ("empty", (10, 10, 0, 40)),
+        ("huge", (0, 0, u32::MAX, u32::MAX)),
+    ];
+    for i in 0..200u32 {
+        rois.push(("many", ((i * 37) % 400, (i * 53) % 400, 16 + i % 40, 16 + i % 30)));
+    }
+    let (frame, ids) = with_regions(&frame, &rois);
+    let (out, messages, stats) = classify(&format!("model={} max-batch=16", model()), &caps, vec![frame]);
+    let results = meta::regions(&out[0]);
+    // Everything with a part inside: 1 partly + 1 huge + 200 many.
+    assert_eq!(results.len(), 202);
+    let partly = results.iter().find(|(r, _)| r.id == ids[0]).unwrap();
+    assert_eq!((partly.0.x, partly.0.y, partly.0.width, partly.0.height), (300, 300, 148, 148));
+    let huge = results.iter().find(|(r, _)| r.id == ids[4]).unwrap();
+    assert_eq!((huge.0.width, huge.0.height), (448, 448));
+    assert!(results.iter().all(|(r, _)| !["outside", "empty"].contains(&r.roi_type.as_str())));
+    assert_eq!(region_results(&messages).len(), 202);
+    // max-batch bounds a forward: 202 regions take ceil(202 / 16) = 13 forwards.
+    let mean = stats.get::<f64>("mean-batch-size").unwrap();
+    assert!((mean - 202.0 / 13.0).abs() < 1e-6, "mean batch {mean}");
+}
+
+#[test]
+fn a_model_taking_one_image_per_forward_works_region_by_region() {
+    let ((caps, frame), _) = grid();
+    let rois: Vec<_> = QUADRANTS.iter().map(|&(x, y)| ("object", (x, y, 224, 224))).collect();
+    let (frame, _) = with_regions(&frame, &rois);
+    let (out, _, stats) = classify(
+        &format!("model={} labels={} top-k=2", test_model("batch1_only.pt"), test_model("ten_labels.txt")),
+        &caps,
+        vec![frame.clone()],
+    );
+    let results = meta::regions(&out[0]);
+    assert_eq!(results.len(), 4);
+    assert_eq!(stats.get::<f64>("mean-batch-size").unwrap(), 1.0);
+    // The same class per region as the batching float model of the same kind would give is not
+    // comparable; but region by region equals one frame at a time: each quadrant alone.
+    for (region, c) in &results {
+        assert_eq!(c.top_k().len(), 2);
+        assert!(c.label().starts_with("colour-"), "{region:?}");
+    }
+}
+
+#[test]
+fn interval_carries_results_by_roi_id_and_async_posts_per_region() {
+    let ((caps, frame), classes) = grid();
+    let rois: Vec<_> = QUADRANTS.iter().map(|&(x, y)| ("object", (x, y, 224, 224))).collect();
+    let (frame, ids) = with_regions(&frame, &rois);
+    // Frames 0 and 2 inferred; frame 1 (same ids, as a tracker keeps them) carries frame 0's.
+    let (out, messages, stats) = classify(
+        &format!("model={} inference-interval=2", model()),
+        &caps,
+        vec![frame.clone(), frame.clone(), frame.clone()],
+    );
+    assert_eq!(stats.get::<u64>("inferences").unwrap(), 2);
+    assert_eq!(region_results(&messages).len(), 8);
+    for buffer in &out {
+        let results = meta::regions(buffer);
+        assert_eq!(results.len(), 4);
+        for (region, c) in results {
+            let i = ids.iter().position(|&id| id == region.id).unwrap();
+            assert!(classes[i].contains(&c.class_id()));
+        }
+    }
+    assert_eq!(meta::regions(&out[1])[0].1.frame.number, 0, "carried from frame 0");
+    // Async: per-region messages arrive from the model thread.
+    init();
+    let pipeline = gst::parse::launch(&format!(
+        "appsrc name=src format=time caps=\"{caps}\" ! torchclassify inference-region=roi-list \
+         async=true model={} ! fakesink",
+        model()
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let src = pipeline.by_name("src").unwrap().downcast::<gst_app::AppSrc>().unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    for i in 0..3 {
+        let mut f = frame.copy();
+        f.get_mut().unwrap().set_pts(gst::ClockTime::from_seconds(i));
+        src.push_buffer(f).unwrap();
+    }
+    src.end_of_stream().unwrap();
+    let mut posted = Vec::new();
+    for msg in pipeline.bus().unwrap().iter_timed(gst::ClockTime::from_seconds(60)) {
+        match msg.view() {
+            gst::MessageView::Element(_) => posted.extend(message::region_from_message(&msg)),
+            gst::MessageView::Error(e) => panic!("{}", e.error()),
+            gst::MessageView::Eos(_) => break,
+            _ => {}
+        }
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    assert!(!posted.is_empty() && posted.len() % 4 == 0, "{} region messages", posted.len());
+    for (region, c) in &posted {
+        let i = ids.iter().position(|&id| id == region.id).unwrap();
+        assert!(classes[i].contains(&c.class_id()));
+    }
+}
+
+#[test]
+fn threshold_applies_per_region() {
+    // multilabel.pt: a yellow region scores red and green high, a black one nothing.
+    init();
+    let (w, h) = (64u32, 32u32);
+    let mut data = vec![0u8; (w * h * 3) as usize];
+    for y in 0..h {
+        for x in 0..w / 2 {
+            let p = ((y * w + x) * 3) as usize;
+            data[p..p + 3].copy_from_slice(&[255, 255, 0]);
+        }
+    }
+    let caps = gst::Caps::builder("video/x-raw")
+        .field("format", "RGB")
+        .field("width", w as i32)
+        .field("height", h as i32)
+        .field("framerate", gst::Fraction::new(1, 1))
+        .build();
+    let (frame, ids) = with_regions(
+        &gst::Buffer::from_mut_slice(data),
+        &[("yellow", (0, 0, 32, 32)), ("black", (32, 0, 32, 32))],
+    );
+    let (out, messages, stats) = classify(
+        &format!(
+            "model={} labels={} pixel-scale={} mean=\"<0.0,0.0,0.0>\" std=\"<1.0,1.0,1.0>\" \
+             output=sigmoid threshold=0.5 top-k=3",
+            test_model("multilabel.pt"),
+            test_model("multilabel_labels.txt"),
+            1.0 / 255.0
+        ),
+        &caps,
+        vec![frame],
+    );
+    let results = meta::regions(&out[0]);
+    assert_eq!(results.len(), 1);
+    assert_eq!(results[0].0.id, ids[0]);
+    let mut labels: Vec<&str> = results[0].1.top_k().iter().map(|p| &*p.label).collect();
+    labels.sort();
+    assert_eq!(labels, ["green", "red"]);
+    assert_eq!(region_results(&messages).len(), 1);
+    assert_eq!(stats.get::<u64>("below-threshold").unwrap(), 1);
+    assert_eq!(stats.get::<u64>("regions").unwrap(), 2);
+}
