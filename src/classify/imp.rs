@@ -118,7 +118,7 @@ impl TorchClassify {
     /// the stats and is posted with the timestamps of the frame it was computed on.
     fn async_result_handler(&self, reading: Reading) -> OnResult {
         let element = self.obj().downgrade();
-        Box::new(move |logits, result, frame| {
+        Box::new(move |buffers, result, frame| {
             let Some(element) = element.upgrade() else {
                 return;
             };
@@ -127,6 +127,9 @@ impl TorchClassify {
                 let s = imp.settings();
                 (s.top_k as usize, s.post_messages)
             };
+            // One image per job: its N outputs (N = the labels', as the loader checked).
+            let n = reading.labels.len().min(buffers.logits.len());
+            let logits = &mut buffers.logits[..n];
             match result
                 .and_then(|time| backend::classification(logits, &reading, top_k, frame, time))
             {

@@ -79,6 +79,7 @@ pub fn load(
             num_threads: settings.num_threads,
             input_width: resolved.input.width,
             input_height: resolved.input.height,
+            max_batch: 1,
         },
         on_result(reading.clone()),
     )
