@@ -6,8 +6,12 @@
 //! the x86 engine and 2 threads (OpenMP creates a thread pool per calling thread, and the two
 //! pools fight over the cores); see `shared/notes/libtorch-threads.md`. The streaming thread only
 //! hands over the prepared input and waits for the logits.
+//!
+//! A job holds up to `max_batch` images (the regions of one frame, or frames of several streams):
+//! one forward on `[count, 3, H, W]` when the model takes batches (checked at load on a batch of
+//! 2), else one forward per image.
 
-use crate::postprocess::FrameInfo;
+use crate::postprocess::{FrameInfo, Region};
 use gst::glib;
 use std::collections::VecDeque;
 use std::ffi::{CStr, c_char};
@@ -117,20 +121,30 @@ pub struct ModelConfig {
     pub num_threads: u32,
     pub input_width: usize,
     pub input_height: usize,
+    /// The most images one job holds (0 counts as 1).
+    pub max_batch: usize,
 }
 
-/// One forward's input and output buffers; they travel to the model thread and back so no
-/// buffer is allocated per frame.
+/// One job's input and output buffers; they travel to the model thread and back so no buffer is
+/// allocated per frame. Sized for [`Model::max_batch`] images; the job runs the first `count`.
 pub struct Buffers {
-    /// 3 × input_height × input_width normalised floats (NCHW, batch 1).
+    /// max_batch × 3 × input_height × input_width normalised floats (NCHW): image i is
+    /// `input[i * len..(i + 1) * len]`, len = [`Model::input_len`].
     pub input: Vec<f32>,
-    /// The model's N outputs.
+    /// max_batch × the model's N outputs: image i's are `logits[i * N..(i + 1) * N]`.
     pub logits: Vec<f32>,
+    /// The images filled ([`Model::buffers`] hands out 1). More than max_batch (the buffers
+    /// grown for them) run max_batch per forward; 0 runs nothing.
+    pub count: usize,
+    /// The regions the images were taken from, for whoever reads the result: the model thread
+    /// only carries them ([`Model::buffers`] hands out none).
+    pub regions: Vec<Region>,
 }
 
-/// Called on the model thread with each finished [`Model::submit`]ted job: the logits (to be
-/// consumed in place), the model time or the error, and the frame the input came from.
-pub type OnResult = Box<dyn Fn(&mut [f32], Result<Duration, String>, FrameInfo) + Send>;
+/// Called on the model thread with each finished [`Model::submit`]ted job: its buffers (`count`
+/// images' logits in `logits[..count * N]`, to be consumed in place, and the `regions`), the
+/// whole job's model time or the error, and the frame the input came from.
+pub type OnResult = Box<dyn Fn(&mut Buffers, Result<Duration, String>, FrameInfo) + Send>;
 
 /// Names one [`Model::queue`]d job, so that its reply is collected by name: a reply can never be
 /// taken for another job's, and waiting for a job that was discarded returns at once.
@@ -150,8 +164,19 @@ pub struct Reply {
     pub frame: FrameInfo,
 }
 
-/// What the model thread reports once loaded: N, the warm-up estimate, a warning.
-type Loaded = (usize, Duration, Option<String>);
+/// What the model thread reports once loaded.
+struct Loaded {
+    /// N, the model's outputs per image.
+    num_classes: usize,
+    /// The warm-up estimate (batch 1).
+    warm_up_time: Duration,
+    /// The engine could not be set as asked, or changes the model's answers.
+    warning: Option<String>,
+    /// Jobs of several images run as one forward.
+    takes_batches: bool,
+    /// Why not, when batches were asked for.
+    batch_note: Option<String>,
+}
 
 /// What the streaming thread and the model thread share.
 #[derive(Default)]
@@ -167,6 +192,9 @@ struct Slot {
     free: Vec<Buffers>,
     /// Jobs replaced before the model got to them.
     replaced: u64,
+    /// Model forwards run for jobs, and the images they ran (for the mean batch size).
+    forwards: u64,
+    images: u64,
     stop: bool,
 }
 
@@ -187,16 +215,21 @@ pub struct Model {
     thread: Option<thread::JoinHandle<()>>,
     num_classes: usize,
     input_len: usize,
+    max_batch: usize,
     warm_up_time: Duration,
     warning: Option<String>,
+    takes_batches: bool,
+    batch_note: Option<String>,
 }
 
 impl Model {
     /// Starts the model thread and waits until it has loaded and warmed up the model. The error
     /// says what is wrong with the file (the caller names the property and path). `on_result`
     /// receives the results of [`Model::submit`].
-    pub fn load(config: ModelConfig, on_result: OnResult) -> Result<Model, String> {
+    pub fn load(mut config: ModelConfig, on_result: OnResult) -> Result<Model, String> {
         check_file(&config.path)?;
+        config.max_batch = config.max_batch.max(1);
+        let max_batch = config.max_batch;
         let (ready_tx, ready_rx) = mpsc::sync_channel::<Result<Loaded, String>>(1);
         let shared = Arc::new(Shared {
             slot: Mutex::new(Slot::default()),
@@ -208,7 +241,7 @@ impl Model {
             .name("torchclassify-model".into())
             .spawn(move || model_thread(config, ready_tx, thread_shared, on_result))
             .map_err(|e| format!("could not start the model thread: {e}"))?;
-        let (num_classes, warm_up_time, warning) = match ready_rx.recv() {
+        let loaded = match ready_rx.recv() {
             Ok(Ok(loaded)) => loaded,
             Ok(Err(e)) => {
                 let _ = thread.join();
@@ -222,10 +255,13 @@ impl Model {
         Ok(Model {
             shared,
             thread: Some(thread),
-            num_classes,
+            num_classes: loaded.num_classes,
             input_len,
-            warm_up_time,
-            warning,
+            max_batch,
+            warm_up_time: loaded.warm_up_time,
+            warning: loaded.warning,
+            takes_batches: loaded.takes_batches,
+            batch_note: loaded.batch_note,
         })
     }
 
@@ -234,9 +270,31 @@ impl Model {
         self.warning.as_deref()
     }
 
-    /// Number of model outputs (classes).
+    /// Number of model outputs (classes) per image.
     pub fn num_classes(&self) -> usize {
         self.num_classes
+    }
+
+    /// The floats of one image's input: 3 × input_height × input_width.
+    pub fn input_len(&self) -> usize {
+        self.input_len
+    }
+
+    /// The most images a job holds (the config's `max_batch`, at least 1).
+    pub fn max_batch(&self) -> usize {
+        self.max_batch
+    }
+
+    /// True when `max_batch` > 1 and the model ran a batch of 2 at load: a job of `count` images
+    /// is one forward. False: one forward per image.
+    pub fn takes_batches(&self) -> bool {
+        self.takes_batches
+    }
+
+    /// Why a model asked for batches (`max_batch` > 1) runs one forward per image, for the caller
+    /// to log (at info level: the results are the same, only slower).
+    pub fn batch_note(&self) -> Option<&str> {
+        self.batch_note.as_deref()
     }
 
     /// The slowest of the warm-up forwards after the first (which allocates): an estimate of the
@@ -245,17 +303,27 @@ impl Model {
         self.warm_up_time
     }
 
-    /// A set of buffers of the right sizes: one given back by an earlier job or by
-    /// [`Model::recycle`], or new ones (at most three sets ever exist: being filled, pending,
-    /// running).
+    /// A set of buffers of the right sizes (for [`Model::max_batch`] images), `count` 1 and no
+    /// regions: one given back by an earlier job or by [`Model::recycle`], or new ones (at most
+    /// three sets ever exist: being filled, pending, running).
     pub fn buffers(&self) -> Buffers {
-        self.shared.lock().free.pop().unwrap_or_else(|| Buffers {
-            input: vec![0.0; self.input_len],
-            logits: vec![0.0; self.num_classes],
-        })
+        let recycled = self.shared.lock().free.pop();
+        match recycled {
+            Some(mut buffers) => {
+                buffers.count = 1;
+                buffers.regions.clear();
+                buffers
+            }
+            None => Buffers {
+                input: vec![0.0; self.max_batch * self.input_len],
+                logits: vec![0.0; self.max_batch * self.num_classes],
+                count: 1,
+                regions: Vec::new(),
+            },
+        }
     }
 
-    /// Queues one forward, named `ticket`, whose reply [`Model::wait`] collects, behind the one
+    /// Queues one job (`buffers.count` images), named `ticket`, whose reply [`Model::wait`] collects, behind the one
     /// the model may be running: the model starts it the moment it is free, so the caller can
     /// prepare the next input, or finish the previous frame, meanwhile. Waits only while another
     /// queued job has not started yet.
@@ -361,6 +429,17 @@ impl Model {
     /// How many submitted jobs were replaced by newer ones before the model got to them.
     pub fn replaced(&self) -> u64 {
         self.shared.lock().replaced
+    }
+
+    /// Model forwards run for jobs: one per job when the model takes batches, else one per image
+    /// (warm-up not counted).
+    pub fn forwards(&self) -> u64 {
+        self.shared.lock().forwards
+    }
+
+    /// Images those forwards ran: [`Model::images`] / [`Model::forwards`] is the mean batch size.
+    pub fn images(&self) -> u64 {
+        self.shared.lock().images
     }
 }
 
@@ -583,6 +662,13 @@ fn forward(
         out.f_to_kind(Kind::Float).map_err(|e| torch_message(&e))?
     };
     let out = out.f_contiguous().map_err(|e| torch_message(&e))?;
+    if shape[0] > 1 && out.size().first() != Some(&shape[0]) {
+        return Err(format!(
+            "model returned shape {:?} for a batch of {}",
+            out.size(),
+            shape[0]
+        ));
+    }
     if out.numel() != logits.len() {
         return Err(format!(
             "model returned {} values, expected {}",
@@ -592,6 +678,85 @@ fn forward(
     }
     out.f_copy_data(logits, logits.len())
         .map_err(|e| torch_message(&e))
+}
+
+/// Why the model does not take a batch: None if a forward on a `[2, 3, H, W]` zero input gives
+/// `[2, N]`; else the error, or the output it gave instead (a model traced or written for
+/// batch 1).
+fn batch_refusal(module: &CModule, config: &ModelConfig, n: usize) -> Option<String> {
+    let input = match Tensor::f_zeros(
+        [2, 3, config.input_height as i64, config.input_width as i64],
+        (Kind::Float, Device::Cpu),
+    ) {
+        Ok(t) => t,
+        Err(e) => return Some(torch_message(&e)),
+    };
+    match module.forward_is(&[IValue::Tensor(input)]) {
+        Err(e) => Some(torch_message(&e)),
+        Ok(IValue::Tensor(t)) => match t.size().as_slice() {
+            &[2, m] if m == n as i64 => None,
+            shape => Some(format!("output shape {shape:?}, not [2, {n}]")),
+        },
+        Ok(other) => Some(format!("output {}, not a tensor", ivalue_kind(&other))),
+    }
+}
+
+fn batch_note(batch: usize, reason: &str) -> String {
+    format!(
+        "the model takes one image per forward (on a batch of {batch}: {reason}); batches run \
+         one forward per image"
+    )
+}
+
+/// Where a job's images and outputs are, and how the model runs them.
+struct Geometry {
+    /// Floats of one image's input, and its outputs.
+    len: usize,
+    n: usize,
+    height: i64,
+    width: i64,
+    takes_batches: bool,
+}
+
+/// Runs the first `count` images of `input` into `logits`: one forward on `[count, 3, H, W]`
+/// when the model takes batches, else one per image. `ran` counts the forwards and images
+/// started. The caller checked 1 <= count <= max_batch and the buffers' sizes.
+fn run_job(
+    module: &CModule,
+    input: &mut [f32],
+    logits: &mut [f32],
+    count: usize,
+    g: &Geometry,
+    ran: &mut (u64, u64),
+) -> Result<(), String> {
+    if g.takes_batches {
+        ran.0 += 1;
+        ran.1 += count as u64;
+        return forward(
+            module,
+            &mut input[..count * g.len],
+            &mut logits[..count * g.n],
+            [count as i64, 3, g.height, g.width],
+        );
+    }
+    for i in 0..count {
+        ran.0 += 1;
+        ran.1 += 1;
+        forward(
+            module,
+            &mut input[i * g.len..(i + 1) * g.len],
+            &mut logits[i * g.n..(i + 1) * g.n],
+            [1, 3, g.height, g.width],
+        )
+        .map_err(|e| {
+            if count > 1 {
+                format!("image {i}: {e}")
+            } else {
+                e
+            }
+        })?;
+    }
+    Ok(())
 }
 
 fn model_thread(
@@ -609,15 +774,27 @@ fn model_thread(
             return;
         }
     };
-    let shape = [1, 3, config.input_height as i64, config.input_width as i64];
+    let max_batch = config.max_batch.max(1);
+    let (height, width) = (config.input_height as i64, config.input_width as i64);
+    let len = 3 * config.input_width * config.input_height;
+    let mut batch_note = (max_batch > 1)
+        .then(|| batch_refusal(&module, &config, n))
+        .flatten()
+        .map(|reason| self::batch_note(2, &reason));
+    let mut takes_batches = max_batch > 1 && batch_note.is_none();
     // Warm-up: the first forwards allocate and pick kernels (100–200 ms); do them now, not on the
     // first frame. The slowest after the first is the estimate of the model's time.
-    let mut input = vec![0.0f32; 3 * config.input_width * config.input_height];
-    let mut logits = vec![0.0f32; n];
+    let mut input = vec![0.0f32; max_batch * len];
+    let mut logits = vec![0.0f32; max_batch * n];
     let mut estimate = Duration::ZERO;
     for i in 0..4 {
         let start = Instant::now();
-        if let Err(e) = forward(&module, &mut input, &mut logits, shape) {
+        if let Err(e) = forward(
+            &module,
+            &mut input[..len],
+            &mut logits[..n],
+            [1, 3, height, width],
+        ) {
             let _ = ready.send(Err(format!("warm-up inference failed: {e}")));
             return;
         }
@@ -625,9 +802,36 @@ fn model_thread(
             estimate = estimate.max(start.elapsed());
         }
     }
-    if ready.send(Ok((n, estimate, warning))).is_err() {
+    // A full batch too (its kernels and buffers differ from batch 1's); a model that takes a batch
+    // of 2 but fails on a full one runs one forward per image.
+    if takes_batches {
+        for _ in 0..2 {
+            let shape = [max_batch as i64, 3, height, width];
+            if let Err(e) = forward(&module, &mut input, &mut logits, shape) {
+                batch_note = Some(self::batch_note(max_batch, &e));
+                takes_batches = false;
+                break;
+            }
+        }
+    }
+    let loaded = Loaded {
+        num_classes: n,
+        warm_up_time: estimate,
+        warning,
+        takes_batches,
+        batch_note,
+    };
+    if ready.send(Ok(loaded)).is_err() {
         return;
     }
+    drop((input, logits));
+    let geometry = Geometry {
+        len,
+        n,
+        height,
+        width,
+        takes_batches,
+    };
     // A job taken in the same lock as the previous reply was handed over.
     let mut next: Option<Job> = None;
     loop {
@@ -648,28 +852,41 @@ fn model_thread(
             }
         };
         let start = Instant::now();
-        let result = if job.buffers.input.len() != input.len() || job.buffers.logits.len() != n {
-            Err(format!(
-                "buffers of {} inputs / {} outputs, model takes {} / {n}",
-                job.buffers.input.len(),
-                job.buffers.logits.len(),
-                input.len(),
-            ))
-        } else {
-            let Buffers { input, logits } = &mut job.buffers;
-            // A panic must not leave a `wait` blocked forever: turn it into an error.
-            catch_unwind(AssertUnwindSafe(|| forward(&module, input, logits, shape)))
+        let count = job.buffers.count;
+        // Forwards and images started for this job.
+        let mut ran = (0u64, 0u64);
+        let (len, n) = (geometry.len, geometry.n);
+        let result =
+            if job.buffers.input.len() < count * len || job.buffers.logits.len() < count * n {
+                Err(format!(
+                    "buffers of {} inputs / {} outputs for {count} images of {len} / {n}",
+                    job.buffers.input.len(),
+                    job.buffers.logits.len(),
+                ))
+            } else {
+                let Buffers { input, logits, .. } = &mut job.buffers;
+                // A panic must not leave a `wait` blocked forever: turn it into an error. More
+                // images than max_batch run max_batch at a time; none run nothing.
+                catch_unwind(AssertUnwindSafe(|| {
+                    (0..count).step_by(max_batch).try_for_each(|first| {
+                        let k = (count - first).min(max_batch);
+                        let (input, logits) = (&mut input[first * len..], &mut logits[first * n..]);
+                        run_job(&module, input, logits, k, &geometry, &mut ran)
+                    })
+                }))
                 .unwrap_or_else(|_| Err("libtorch panicked".into()))
                 .map(|()| start.elapsed())
                 .map_err(|e| format!("inference failed: {e}"))
-        };
+            };
         if job.ticket.is_none() {
-            let logits = &mut job.buffers.logits;
+            let buffers = &mut job.buffers;
             let _ = catch_unwind(AssertUnwindSafe(|| {
-                on_result(logits, result.clone(), job.frame)
+                on_result(buffers, result.clone(), job.frame)
             }));
         }
         let mut slot = shared.lock();
+        slot.forwards += ran.0;
+        slot.images += ran.1;
         match job.ticket {
             Some(ticket) => slot.done.push_back((
                 ticket,

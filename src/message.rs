@@ -138,6 +138,7 @@ pub fn region_from_structure(s: &gst::StructureRef) -> Result<(Region, Classific
     let uint = |field: &str| s.get::<u32>(field).map_err(|e| err(field, &e));
     let region = Region {
         id: s.get::<i32>("roi-id").map_err(|e| err("roi-id", &e))?,
+        index: 0,
         roi_type: s
             .get::<&str>("roi-type")
             .map_err(|e| err("roi-type", &e))?
@@ -200,12 +201,13 @@ mod tests {
         let other = gst::Structure::new_empty("other");
         assert!(from_structure(&other).is_err());
         let msg = gst::message::Element::new(s);
-        assert_eq!(from_message(&msg), Some(c));
+        assert_eq!(from_message(&msg), Some(c.clone()));
         assert_eq!(from_message(&gst::message::Element::new(other)), None);
         assert_eq!(from_message(&gst::message::Eos::new()), None);
 
         let region = Region {
             id: 4,
+            index: 0,
             roi_type: "car".into(),
             x: 10,
             y: 20,
@@ -214,7 +216,10 @@ mod tests {
         };
         let s = region_structure(&region, &c);
         assert_eq!(s.get::<i32>("roi-id").unwrap(), 4);
-        assert_eq!(region_from_structure(&s).unwrap(), (region.clone(), c.clone()));
+        assert_eq!(
+            region_from_structure(&s).unwrap(),
+            (region.clone(), c.clone())
+        );
         // A region's message is still a result for readers of full-frame ones.
         let msg = gst::message::Element::new(s);
         assert_eq!(from_message(&msg), Some(c.clone()));

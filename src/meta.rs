@@ -38,10 +38,28 @@ pub fn from_roi_meta(buffer: &gst::BufferRef) -> Option<Classification> {
 }
 
 /// `inference-region=roi-list`: adds each region's result as a `torchclassify` param (the
-/// fields of [`message::region_structure`]) to the buffer's ROI meta of the same id that has
-/// none yet.
+/// fields of [`message::region_structure`]) to the buffer's ROI meta it was taken from (by
+/// position, [`Region::index`]).
 pub fn attach_regions(buffer: &mut gst::BufferRef, results: &[(Region, Classification)]) {
-    if results.is_empty() {
+    let mut results = results.iter().peekable();
+    for (index, mut meta) in buffer
+        .iter_meta_mut::<gst_video::VideoRegionOfInterestMeta>()
+        .enumerate()
+    {
+        // Results are in meta order.
+        while results.next_if(|(r, _)| r.index < index).is_some() {}
+        if let Some((region, c)) = results.next_if(|(r, _)| r.index == index) {
+            meta.add_param(message::region_structure(region, c));
+        }
+    }
+}
+
+/// `inference-region=roi-list` on a frame the model did not run on: gives the newest results
+/// to the buffer's ROI metas of the same id (a tracker's ids), where the id is one only one
+/// region of those results had (detectors that set no id leave them all 0: nothing is carried)
+/// and the meta has no result yet.
+pub fn carry_regions(buffer: &mut gst::BufferRef, latest: &[(Region, Classification)]) {
+    if latest.is_empty() {
         return;
     }
     for mut meta in buffer.iter_meta_mut::<gst_video::VideoRegionOfInterestMeta>() {
@@ -49,7 +67,8 @@ pub fn attach_regions(buffer: &mut gst::BufferRef, results: &[(Region, Classific
             continue;
         }
         let id = meta.id();
-        if let Some((region, c)) = results.iter().find(|(r, _)| r.id == id) {
+        let mut same = latest.iter().filter(|(r, _)| r.id == id);
+        if let (Some((region, c)), None) = (same.next(), same.next()) {
             meta.add_param(message::region_structure(region, c));
         }
     }

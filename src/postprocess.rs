@@ -51,8 +51,11 @@ pub struct FrameInfo {
 /// frame: what `inference-region=roi-list` classifies.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Region {
-    /// The ROI meta's id.
+    /// The ROI meta's id (a tracker's object id; detectors that set none leave 0).
     pub id: i32,
+    /// Which of the buffer's ROI metas it is (their order on the buffer); not carried in
+    /// messages (0 when parsed from one).
+    pub index: usize,
     /// The ROI meta's type (what the detector called it: "car", "face", ...).
     pub roi_type: String,
     pub x: u32,
@@ -74,6 +77,7 @@ impl Region {
         let bottom = y.saturating_add(height).min(frame_height);
         (x < right && y < bottom).then(|| Region {
             id,
+            index: 0,
             roi_type: roi_type.to_string(),
             x,
             y,

@@ -143,19 +143,30 @@ mod tests {
 
         let region = Region {
             id: 2,
+            index: 0,
             roi_type: "fruit".into(),
             x: 1,
             y: 2,
             width: 3,
             height: 4,
         };
-        let v = regions_to_json(&c.frame, &[(region, c.clone())], gst::ClockTime::from_mseconds(3));
+        let v = regions_to_json(
+            &c.frame,
+            &[(region, c.clone())],
+            gst::ClockTime::from_mseconds(3),
+        );
         assert_eq!(v["frame"], 7);
         assert_eq!(v["inference-ms"], 3.0);
         let o = &v["objects"][0];
-        assert_eq!((o["roi-id"].clone(), o["roi-type"].clone()), (2.into(), "fruit".into()));
+        assert_eq!(
+            (o["roi-id"].clone(), o["roi-type"].clone()),
+            (2.into(), "fruit".into())
+        );
         assert_eq!((o["x"].clone(), o["height"].clone()), (1.into(), 4.into()));
-        assert_eq!((o["label"].clone(), o["class-id"].clone()), ("orange".into(), 950.into()));
+        assert_eq!(
+            (o["label"].clone(), o["class-id"].clone()),
+            ("orange".into(), 950.into())
+        );
         assert_eq!(o["top-k"][1]["label"], "lemon");
     }
 }

@@ -8,9 +8,7 @@ use gst::prelude::*;
 use gst_base::prelude::*;
 use gsttorch::{Classification, message};
 mod common;
-use common::{
-    CAT, ESPRESSO, ORANGE, frame_as, init, media, model, run, scratch, test_model, tile,
-};
+use common::{CAT, ESPRESSO, ORANGE, frame_as, init, media, model, run, scratch, test_model, tile};
 use std::ops::RangeInclusive;
 
 fn photos() -> [(&'static str, RangeInclusive<u32>); 3] {

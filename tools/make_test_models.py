@@ -8,6 +8,9 @@
   dict_output.pt      valid TorchScript, output a dict of tensors
   ten_classes.pt      float (non-quantized) classifier with 10 outputs
   ten_labels.txt      10 labels for it
+  batch1_only.pt      ten_classes.pt written for one image per forward (it flattens the whole batch
+                      into one image's channels): [1, 3, H, W] gives [1, 10]; a batch of n > 1
+                      gives [1, 10] too, the scores of all n images' pixels together
   fixed_224.pt        float classifier that only takes 224x224 input (for `input-size` errors)
   input_shape.pt      1000 scores that tell the input's shape: class H scores highest, 500 + W next
   warns.pt            ten_classes.pt that raises a libtorch warning (TORCH_WARN) on every forward
@@ -66,6 +69,14 @@ class TenClasses(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(torch.flatten(self.pool(x), 1))
+
+
+class Batch1Only(TenClasses):
+    """TenClasses as a model written (or traced) for batch 1 is: the reshape to one image makes a
+    batch of n > 1 a single [1, 10] output of all n images' pixels, not n rows."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(x.reshape(1, 3, -1).mean(dim=-1))
 
 
 class Warns(TenClasses):
@@ -214,6 +225,20 @@ def main() -> int:
         path = out / name
         if not path.exists():
             torch.jit.script(module).save(str(path))
+    batch1 = out / "batch1_only.pt"
+    if not batch1.exists():
+        # Seeded on its own, in a forked generator: the files after it stay as they were.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(1)
+            scripted = torch.jit.script(Batch1Only().eval())
+            with torch.no_grad():
+                one = scripted(torch.rand(1, 3, 8, 8)).shape
+                two = scripted(torch.rand(2, 3, 8, 8)).shape
+        if one != (1, 10) or two != (1, 10):
+            print(f"batch1_only.pt: output {tuple(one)} for 1 image, {tuple(two)} for 2, "
+                  "not [1, 10] for both", file=sys.stderr)
+            return 1
+        scripted.save(str(batch1))
     labels = out / "ten_labels.txt"
     if not labels.exists():
         labels.write_text("".join(f"colour-{i}\n" for i in range(10)))

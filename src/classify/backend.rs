@@ -82,22 +82,24 @@ impl Selection {
     /// attaches (type `classification`, with our param) is never one.
     pub fn regions(&self, buffer: &gst::BufferRef, frame: (u32, u32), out: &mut Vec<Region>) {
         out.clear();
-        for meta in buffer.iter_meta::<gst_video::VideoRegionOfInterestMeta>() {
+        for (index, meta) in buffer
+            .iter_meta::<gst_video::VideoRegionOfInterestMeta>()
+            .enumerate()
+        {
             let roi_type = meta.roi_type();
             if roi_type == crate::meta::ROI_TYPE
                 && meta.param(crate::message::STRUCTURE_NAME).is_some()
             {
                 continue;
             }
-            if !self.object_class.is_empty() && !self.object_class.iter().any(|c| c == roi_type)
-            {
+            if !self.object_class.is_empty() && !self.object_class.iter().any(|c| c == roi_type) {
                 continue;
             }
             if let Some(region) = Region::clipped(meta.id(), roi_type, meta.rect(), frame)
                 && region.width >= self.min_size
                 && region.height >= self.min_size
             {
-                out.push(region);
+                out.push(Region { index, ..region });
             }
         }
     }
@@ -137,7 +139,6 @@ impl Backend for Run<'_> {
             frame: FrameInfo::default(),
         }
     }
-
 
     fn recycle(&self, input: Prepared) {
         self.model.recycle(input.buffers);
@@ -291,10 +292,11 @@ pub fn prepare(
         buffers.count = 1;
         buffers.regions.clear();
         let len = preprocessor.output_len();
+        let have = buffers.input.len();
         let input = buffers
             .input
             .get_mut(..len)
-            .ok_or_else(|| bad(format!("model input of {} floats", buffers.input.len())))?;
+            .ok_or_else(|| bad(format!("model input of {have} floats")))?;
         return preprocessor
             .run(planes, strides, input)
             .map_err(|e| bad(e.to_string()));
@@ -306,7 +308,11 @@ pub fn prepare(
         buffers.input.resize(buffers.count * len, 0.0);
         buffers.logits.resize(buffers.count * classes, 0.0);
     }
-    for (region, input) in buffers.regions.iter().zip(buffers.input.chunks_exact_mut(len)) {
+    for (region, input) in buffers
+        .regions
+        .iter()
+        .zip(buffers.input.chunks_exact_mut(len))
+    {
         preprocessor.set_region(Some((region.x, region.y, region.width, region.height)));
         let done = preprocessor.run(planes, strides, input);
         done.map_err(|e| bad(e.to_string()))?;

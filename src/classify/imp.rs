@@ -130,9 +130,8 @@ impl TorchClassify {
                 let s = imp.settings();
                 (s.top_k as usize, s.post_messages)
             };
-            let read = |time| {
-                backend::read(buffers, classes, regions, (&reading, top_k), frame, time)
-            };
+            let read =
+                |time| backend::read(buffers, classes, regions, (&reading, top_k), frame, time);
             match result.and_then(read) {
                 Ok(inferred) => imp
                     .publisher

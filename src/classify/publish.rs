@@ -158,7 +158,7 @@ impl Publisher {
             _ => {}
         }
         if let Some(regions) = regions {
-            meta::attach_regions(buffer, &regions);
+            meta::carry_regions(buffer, &regions);
         }
         if !stats_interval.is_zero() {
             posts.stats = lock(&self.results)
