@@ -166,6 +166,9 @@ impl TorchClassify {
 
     /// Applies what a load gave: the engine warning and the latency it needs.
     fn apply_loaded(&self, loaded: &Loaded) {
+        if let Some(note) = loaded.model.batch_note() {
+            gst::info!(CAT, imp = self, "{}", note);
+        }
         {
             let mut latency = lock(&self.latency);
             *latency = (*latency).max(loaded.latency);
