@@ -61,7 +61,7 @@ test: install model test-models
 
 # Side-by-side benchmark (tools/bench/bench.py); QUICK=1 for a short run.
 bench: install model
-	$(TORCH_ENV) cargo build --release --example raw_model
+	$(TORCH_ENV) cargo build --release --example raw_model --example regions_bench
 	GST_TORCH_MODEL=$(MODEL) GST_TORCH_SHARED=$(SHARED) VENV=$(VENV) tools/bench/bench.py \
 		--seed-model $(SEED_MODEL) $(if $(QUICK),--quick)
 

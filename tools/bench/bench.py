@@ -23,7 +23,9 @@ forward, the raw loop's mean). Prints a markdown table (fps, total and model ms 
 overhead %, ratios) and writes the rows as JSON lines to target/bench/results.jsonl; then
 torchpublish's cost (with and without method=mqtt), 1920x1080 I420 straight into the element vs
 `videoconvert ! video/x-raw,format=RGB` in front (a black videotestsrc, same frames, fps ratio),
-and first-frame latency and RSS over 10 000 frames (1 000 with --quick) through the element.
+8 regions per 640x480 frame in roi-list mode batched (max-batch=8) vs one forward per region
+(max-batch=1, examples/regions_bench.rs), and first-frame latency and RSS over 10 000 frames
+(1 000 with --quick) through the element.
 
 Beside the speed of `torchclassify engine=auto` against the seed's exact recipe (the seed's model,
 --seed-model, default $GST_TORCH_MODEL, under qnnpack with 2 threads), it gives the two
@@ -205,6 +207,39 @@ def yuv_straight_in(rounds: int, frames: int) -> None:
                             "videoconvert_ms": round(c_ms, 3), "frames": frames, "rounds": rounds}) + "\n")
 
 
+REGIONS_BENCH = os.path.join(ROOT, "target", "release", "examples", "regions_bench")
+
+
+def regions_batched(inp, rounds: int, frames: int) -> None:
+    """inference-region=roi-list with 8 regions per 640x480 frame (examples/regions_bench.rs): the
+    regions of a frame in one forward (max-batch=8) vs one forward per region (max-batch=1), same
+    engine (auto) and threads, side by side in each round."""
+    if not os.path.exists(REGIONS_BENCH):
+        print(f"\n{REGIONS_BENCH} missing (make bench builds it): regions not measured")
+        return
+    path, _, w, h, _ = inp
+    got = {8: [], 1: []}
+    for _ in range(rounds):
+        for batch in got:
+            got[batch].append(last_json(sh([REGIONS_BENCH, path, str(w), str(h), str(frames), str(batch)])))
+    ratio = median([b["fps"] / s["fps"] for b, s in zip(got[8], got[1])])
+    print(f"\n8 regions per {w}x{h} frame (inference-region=roi-list, engine=auto, default threads; "
+          f"median of {rounds} paired rounds of {frames} frames):")
+    print("| regions per forward | fps | ms per frame | ms per region | model ms per frame | mean batch |")
+    print("|---|---|---|---|---|---|")
+    rows = []
+    for batch, runs in got.items():
+        r = sorted(runs, key=lambda x: x["fps"])[len(runs) // 2]
+        rows.append({"name": f"regions-max-batch-{batch}", **r})
+        print(f"| {'8 (one forward)' if batch == 8 else '1 (eight forwards)'} | {r['fps']:.1f} | {r['total_ms']:.2f} | "
+              f"{r['region_ms']:.2f} | {r['model_ms']:.2f} | {r['mean_batch_size']:.1f} |")
+    print(f"batched: {ratio:.2f}x the fps of one forward per region")
+    with open(os.path.join(OUT, "results.jsonl"), "a") as f:
+        for r in rows:
+            f.write(json.dumps(r) + "\n")
+        f.write(json.dumps({"name": "regions-batched-vs-single", "fps_ratio": round(ratio, 3), "rounds": rounds}) + "\n")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true",
@@ -313,6 +348,7 @@ def main() -> int:
 
     publish_cost(inputs["224x224 RGB"], rounds)
     yuv_straight_in(rounds, 60 if args.quick else 150)
+    regions_batched(inputs["640x480 RGB"], rounds, 20 if args.quick else 60)
 
     # First-frame latency and memory over many frames.
     n = 1000 if args.quick else 10000

@@ -1,0 +1,113 @@
+//! `make bench`'s regions row: raw RGB frames with 8 regions each (a 4x2 grid of ROI metas, as a
+//! detector would attach) through `torchclassify inference-region=roi-list`.
+//!
+//!     regions_bench RAW_RGB WIDTH HEIGHT FRAMES MAX_BATCH [PROPERTIES...]
+//!
+//! The frames are read from RAW_RGB (packed RGB, WIDTH x HEIGHT, repeated to FRAMES), the
+//! regions added before the clock starts; PROPERTIES are more `name=value` element properties
+//! (engine, num-threads). Prints one JSON line: {"frames", "regions", "fps", "total_ms",
+//! "region_ms" (wall time per region), "model_ms" (mean model time per frame), "mean_batch_size"}.
+
+use gst::prelude::*;
+use std::time::Instant;
+
+const COLUMNS: u32 = 4;
+const ROWS: u32 = 2;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().collect();
+    if args.len() < 6 {
+        return Err(
+            "usage: regions_bench RAW_RGB WIDTH HEIGHT FRAMES MAX_BATCH [PROPERTIES...]".into(),
+        );
+    }
+    let (width, height): (u32, u32) = (args[2].parse()?, args[3].parse()?);
+    let frames: usize = args[4].parse()?;
+    let max_batch: u32 = args[5].parse()?;
+    let raw = std::fs::read(&args[1])?;
+    let size = (width * height * 3) as usize;
+    if raw.len() < size {
+        return Err(format!("{} holds no {width}x{height} RGB frame", args[1]).into());
+    }
+    gst::init()?;
+    gsttorch::plugin_register_static()?;
+    let pipeline = gst::parse::launch(&format!(
+        "appsrc name=src format=time ! torchclassify name=c inference-region=roi-list \
+         max-batch={max_batch} post-messages=false {} ! fakesink sync=false",
+        args[6..].join(" ")
+    ))?
+    .downcast::<gst::Pipeline>()
+    .map_err(|_| "not a pipeline")?;
+    let src = pipeline
+        .by_name("src")
+        .and_then(|e| e.downcast::<gst_app::AppSrc>().ok())
+        .ok_or("no appsrc")?;
+    src.set_caps(Some(
+        &gst::Caps::builder("video/x-raw")
+            .field("format", "RGB")
+            .field("width", width as i32)
+            .field("height", height as i32)
+            .field("framerate", gst::Fraction::new(30, 1))
+            .build(),
+    ));
+    // Every frame with its regions, ready before the clock starts.
+    let stride = (width as usize * 3).next_multiple_of(4);
+    let (w, h) = (width / COLUMNS, height / ROWS);
+    let buffers: Vec<gst::Buffer> = (0..frames)
+        .map(|i| {
+            let frame = &raw[(i * size) % (raw.len() / size * size)..][..size];
+            let mut data = vec![0u8; stride * height as usize];
+            for (row, line) in data
+                .chunks_exact_mut(stride)
+                .zip(frame.chunks_exact(width as usize * 3))
+            {
+                row[..line.len()].copy_from_slice(line);
+            }
+            let mut buffer = gst::Buffer::from_mut_slice(data);
+            {
+                let b = buffer.get_mut().expect("a new buffer is writable");
+                b.set_pts(gst::ClockTime::from_mseconds(i as u64 * 33));
+                for r in 0..COLUMNS * ROWS {
+                    let rect = ((r % COLUMNS) * w, (r / COLUMNS) * h, w, h);
+                    let mut roi = gst_video::VideoRegionOfInterestMeta::add(b, "object", rect);
+                    roi.set_id(r as i32 + 1);
+                }
+            }
+            buffer
+        })
+        .collect();
+    pipeline.set_state(gst::State::Playing)?;
+    let start = Instant::now();
+    for buffer in buffers {
+        src.push_buffer(buffer)?;
+    }
+    src.end_of_stream()?;
+    let bus = pipeline.bus().ok_or("no bus")?;
+    for msg in bus.iter_timed(gst::ClockTime::from_seconds(600)) {
+        match msg.view() {
+            gst::MessageView::Eos(_) => break,
+            gst::MessageView::Error(e) => return Err(e.error().to_string().into()),
+            _ => {}
+        }
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let stats = pipeline
+        .by_name("c")
+        .ok_or("no element")?
+        .property::<gst::Structure>("stats");
+    pipeline.set_state(gst::State::Null)?;
+    let regions = frames as u64 * (COLUMNS * ROWS) as u64;
+    println!(
+        "{}",
+        serde_json::json!({
+            "frames": frames,
+            "regions": regions,
+            "fps": frames as f64 / secs,
+            "total_ms": secs * 1e3 / frames as f64,
+            "region_ms": secs * 1e3 / regions as f64,
+            "model_ms": stats.get::<f64>("mean-inference-ms")?,
+            "mean_batch_size": stats.get::<f64>("mean-batch-size")?,
+        })
+    );
+    Ok(())
+}
