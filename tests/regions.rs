@@ -441,3 +441,41 @@ fn threshold_applies_per_region() {
     assert_eq!(stats.get::<u64>("below-threshold").unwrap(), 1);
     assert_eq!(stats.get::<u64>("regions").unwrap(), 2);
 }
+
+#[test]
+fn torchpublish_publishes_every_region_of_a_frame() {
+    let ((caps, frame), classes) = grid();
+    let rois: Vec<_> = QUADRANTS
+        .iter()
+        .map(|&(x, y)| ("object", (x, y, 224, 224)))
+        .collect();
+    let (frame, ids) = with_regions(&frame, &rois);
+    let file = scratch("regions", "published.jsonl");
+    init();
+    let mut h = gst_check::Harness::new_parse(&format!(
+        "torchclassify inference-region=roi-list model={} ! torchpublish method=file \
+         location={} source-id=cam1",
+        model(),
+        file.display()
+    ));
+    h.set_src_caps(caps);
+    h.push_and_pull(frame).unwrap();
+    h.push_event(gst::event::Eos::new());
+    drop(h);
+    let text = std::fs::read_to_string(&file).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1, "{text}");
+    assert_eq!(lines[0]["source"], "cam1");
+    let objects = lines[0]["objects"].as_array().unwrap();
+    assert_eq!(objects.len(), 4);
+    for o in objects {
+        let i = ids
+            .iter()
+            .position(|&id| i64::from(id) == o["roi-id"].as_i64().unwrap())
+            .unwrap();
+        assert!(classes[i].contains(&(o["class-id"].as_u64().unwrap() as u32)));
+    }
+}
