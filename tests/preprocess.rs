@@ -368,3 +368,50 @@ fn bad_values_are_clear_errors() {
         }
     }
 }
+
+#[test]
+fn a_hot_swap_takes_the_new_models_config_file() {
+    // input_shape.pt scores class H for a [1, 3, H, W] input: the result says what it was given.
+    init();
+    let model = scratch("config-swap", "shape160.pt");
+    let _ = std::fs::remove_file(&model);
+    std::os::unix::fs::symlink(test_model("input_shape.pt"), &model).unwrap();
+    std::fs::write(model.with_extension("json"), r#"{"input-size": 160}"#).unwrap();
+    let element = gst::parse::launch(&format!(
+        "torchclassify model={}",
+        test_model("input_shape.pt")
+    ))
+    .unwrap();
+    let mut h = gst_check::Harness::with_element(&element, Some("sink"), Some("src"));
+    let bus = gst::Bus::new();
+    element.set_bus(Some(&bus));
+    h.set_src_caps_str("video/x-raw,format=RGB,width=64,height=48,framerate=30/1");
+    let frame = || gst::Buffer::from_slice(vec![0u8; 64 * 48 * 3]);
+    let class = |h: &mut gst_check::Harness| {
+        let out = h.push_and_pull(frame()).unwrap();
+        gsttorch::ClassificationMeta::from_buffer(&out)
+            .unwrap()
+            .class_id()
+    };
+    assert_eq!(class(&mut h), 224);
+    element.set_property("model", model.display().to_string());
+    let updated = bus
+        .timed_pop_filtered(
+            gst::ClockTime::from_seconds(30),
+            &[gst::MessageType::Element],
+        )
+        .into_iter()
+        .chain(std::iter::from_fn(|| {
+            bus.timed_pop_filtered(
+                gst::ClockTime::from_seconds(30),
+                &[gst::MessageType::Element],
+            )
+        }))
+        .find(|m| {
+            m.structure()
+                .is_some_and(|s| s.name() == "torchclassify-model-updated")
+        });
+    assert!(updated.is_some(), "no torchclassify-model-updated");
+    // The frames after the swap are prepared at the new model's input size.
+    assert_eq!(class(&mut h), 160);
+}
