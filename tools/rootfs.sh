@@ -250,6 +250,9 @@ finish_debian13-arm64() {
     install_if_changed "$model" "$root$MODEL_IN_ROOT"
     [ -f "$(dirname "$model")/imagenet_labels.txt" ] &&
       install_if_changed "$(dirname "$model")/imagenet_labels.txt" "$root$(dirname "$MODEL_IN_ROOT")/imagenet_labels.txt"
+    # Its model config file (labels relative to it) goes beside it under the model's name there.
+    [ -f "${model%.pt}.json" ] &&
+      install_if_changed "${model%.pt}.json" "$root${MODEL_IN_ROOT%.pt}.json"
   else
     log "debian13-arm64: no model at $model (make model, or ROOTFS_MODEL=…): none installed"
   fi
