@@ -3,7 +3,8 @@
 detector would, has `torchclassify inference-region=roi-list` classify each of them, and reads
 every region's result back, from its ROI meta and from the bus. No gst-torch Python code.
 
-    pipelines/regions_app.py [VIDEO]     (default: data/cat-coffee-orange.webm)
+    pipelines/regions_app.py [VIDEO [torchclassify properties…]]   (default: data/cat-coffee-orange.webm)
+    pipelines/regions_app.py data/cat-coffee-orange.webm inference-interval=3
 
 Two pipelines, the app between them:
 
@@ -22,8 +23,8 @@ Why a second buffer rather than a pad probe: with PyGObject on GStreamer 1.22 a 
 Python pad probe, or pulled from an appsink (even after .copy()), is not writable from Python, so
 GstVideo.buffer_add_video_region_of_interest_meta fails on it with a CRITICAL. A buffer the app
 makes itself (Gst.Buffer.new_wrapped) is writable and takes the metas. A C or Rust application
-adds the metas in a pad probe in front of torchclassify in one pipeline (examples/app.rs is the
-Rust app).
+adds the metas in a pad probe in front of torchclassify, in one pipeline (examples/app.rs is the
+Rust app; its pad probe reads results, the same kind of probe can add regions).
 
 Needs Debian's python3-gst-1.0 and gir1.2-gst-plugins-base-1.0 and the installed plugin
 (`make install`). GST_TORCH_MODEL overrides the element's default model path.
@@ -85,12 +86,13 @@ def own_buffer(sample: Gst.Sample) -> Gst.Buffer:
 
 
 class Results:
-    """Every region's result as read from its ROI meta and from the bus, by (PTS, ROI id)."""
+    """Every region's result as read from the ROI metas and from the bus, by (the PTS of the
+    frame it was computed on, ROI id)."""
 
     def __init__(self) -> None:
         self.from_meta = {}
         self.from_bus = {}
-        self.missing = 0
+        self.read = self.carried = self.missing = self.conflicts = 0
 
     def read_meta(self, buf: Gst.Buffer, n: int, wanted: list) -> None:
         """One frame out of torchclassify: each region's param, from the ROI meta of its id."""
@@ -101,12 +103,21 @@ class Results:
                 print(f"frame {n}: region {roi_id} ({roi_type}) has no torchclassify result", file=sys.stderr)
                 self.missing += 1
                 continue
-            self.from_meta[(buf.pts, roi_id)] = result_of(s)
+            # With inference-interval above 1, the frames between inferences carry the newest
+            # result of the same id: its timestamp, x, y, width, height are the classified frame's.
+            key, result = (s.get_value("timestamp"), roi_id), result_of(s)
+            if self.from_meta.setdefault(key, result) != result:
+                print(f"frame {n}: region {roi_id} carries {result}, not {self.from_meta[key]}", file=sys.stderr)
+                self.conflicts += 1
+            self.read += 1
+            carried = key[0] != buf.pts
+            self.carried += carried
             print(f"{buf.pts / Gst.SECOND:7.3f} s  frame {n:3d}  roi {roi_id} {roi_type:<6}  "
                   f"{s.get_value('x'):3d},{s.get_value('y'):3d} "
                   f"{s.get_value('width'):3d}x{s.get_value('height'):<3d}  "
                   f"{s.get_value('label'):<22} class {s.get_value('class-id'):3d}  "
-                  f"{s.get_value('confidence'):.2f}", flush=True)
+                  f"{s.get_value('confidence'):.2f}"
+                  f"{f'  (carried from {key[0] / Gst.SECOND:.3f} s)' if carried else ''}", flush=True)
 
     def read_bus(self, pipeline: Gst.Pipeline) -> None:
         """The `torchclassify` messages waiting on the bus: one per region, with its roi-id."""
@@ -128,6 +139,7 @@ def result_of(s: Gst.Structure) -> tuple:
 def main() -> int:
     here = os.path.dirname(os.path.abspath(__file__))
     video = sys.argv[1] if len(sys.argv) > 1 else os.path.join(here, "..", "data", "cat-coffee-orange.webm")
+    properties = " ".join(sys.argv[2:])
     Gst.init(None)
     model = os.environ.get("GST_TORCH_MODEL")
     decoder = Gst.parse_launch(
@@ -135,7 +147,7 @@ def main() -> int:
         f'video/x-raw,format=RGB,width={WIDTH},height={HEIGHT} ! appsink name=frames sync=false')
     classifier = Gst.parse_launch(
         'appsrc name=src format=time ! '
-        f'torchclassify inference-region=roi-list{f" model={model}" if model else ""} ! '
+        f'torchclassify inference-region=roi-list{f" model={model}" if model else ""} {properties} ! '
         'appsink name=out sync=false')
     frames_sink = decoder.get_by_name("frames")
     src = classifier.get_by_name("src")
@@ -199,14 +211,14 @@ def main() -> int:
         decoder.set_state(Gst.State.NULL)
         classifier.set_state(Gst.State.NULL)
 
-    rc = 0 if n_in == n_out and results.missing == 0 and results.from_meta else 1
+    rc = 0 if n_in == n_out and results.read and not results.missing and not results.conflicts else 1
     for key in sorted(set(results.from_meta) | set(results.from_bus)):
         if results.from_meta.get(key) != results.from_bus.get(key):
             print(f"meta and bus disagree at {key[0]} ns, roi {key[1]}: "
                   f"{results.from_meta.get(key)} vs {results.from_bus.get(key)}", file=sys.stderr)
             rc = 1
-    print(f"{n_in} frames in, {n_out} out, {len(results.from_meta)} region results from ROI meta, "
-          f"{len(results.from_bus)} from the bus, {'the same' if rc == 0 else 'NOT the same'}")
+    print(f"{n_in} frames in, {n_out} out, {results.read} region results on ROI metas ({results.carried} "
+          f"carried), {len(results.from_bus)} bus messages, {'all agree' if rc == 0 else 'NOT all right'}")
     return rc
 
 
