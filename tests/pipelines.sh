@@ -34,7 +34,8 @@ missing_element_hint() { # gst-launch-1.0 says `no element "X"`: name the packag
 inspect_lists_properties() {
   gst-inspect-1.0 torchclassify >"$out/inspect" || return 1
   for p in model labels top-k engine num-threads post-messages inference-interval async \
-    stats-interval stats results-file Filter/Analyzer/Video; do
+    stats-interval stats results-file inference-region object-class min-roi-size max-batch \
+    Filter/Analyzer/Video; do
     grep -q -- "$p" "$out/inspect" || { echo "gst-inspect-1.0 torchclassify lacks $p"; return 1; }
   done
   gst-inspect-1.0 torchoverlay >"$out/inspect" || return 1
