@@ -34,7 +34,8 @@ missing_element_hint() { # gst-launch-1.0 says `no element "X"`: name the packag
 inspect_lists_properties() {
   gst-inspect-1.0 torchclassify >"$out/inspect" || return 1
   for p in model labels top-k engine num-threads post-messages inference-interval async \
-    stats-interval stats results-file Filter/Analyzer/Video; do
+    stats-interval stats results-file inference-region object-class min-roi-size max-batch \
+    Filter/Analyzer/Video; do
     grep -q -- "$p" "$out/inspect" || { echo "gst-inspect-1.0 torchclassify lacks $p"; return 1; }
   done
   gst-inspect-1.0 torchoverlay >"$out/inspect" || return 1
@@ -146,6 +147,42 @@ classify_file_prints_one_line_per_inference() {
   grep -q '^   1.500 s  espresso ' "$out/cf" && grep -q '^   2.900 s  orange ' "$out/cf"
 }
 
+regions_app_reads_each_region() {
+  timeout 120 pipelines/regions_app.py >"$out/regions" 2>&1 || { cat "$out/regions"; return 1; }
+  sed -n '1,2p;$p' "$out/regions"
+  grep -q '^30 frames in, 30 out, 60 region results on ROI metas (0 carried), 60 bus messages, all agree$' "$out/regions" \
+    || { cat "$out/regions"; return 1; }
+  # Region 1 covers most of the frame: a cat class (281-285), espresso (967), orange (950) in the
+  # clip's three seconds, in at least 8 of each second's 10 frames.
+  awk '$5 == "roi" && $6 == 1 {
+         p = int($1); for (i = 8; i < NF; i++) if ($i == "class") c = $(i + 1); total[p]++
+         if ((p == 0 && c >= 281 && c <= 285) || (p == 1 && c == 967) || (p == 2 && c == 950)) right[p]++ }
+       END { for (p = 0; p < 3; p++) {
+               printf "second %d: region 1 right in %d of %d frames\n", p, right[p], total[p]
+               if (total[p] != 10 || right[p] < 8) bad = 1 }
+             exit bad }' "$out/regions"
+}
+
+faces_runs_on_the_clip() {
+  # No faces in the clip: the pipeline simply runs to the end and writes its file.
+  OUT="$out/faces.webm" timeout 120 pipelines/faces.sh data/cat-coffee-orange.webm $MODEL_PROP \
+    >"$out/faces" 2>&1 || { cat "$out/faces"; return 1; }
+  cat "$out/faces"
+  ! grep 'ERROR\|CRITICAL' "$out/faces" || { echo 'it printed errors'; return 1; }
+  [ -s "$out/faces.webm" ] || { echo "no video written"; return 1; }
+  # The detector's raw windows (min-neighbors=0) as faces: regions reach torchclassify and the file.
+  FACEDETECT=min-neighbors=0 OUT="$out/raw.webm" timeout 120 pipelines/faces.sh data/cat-coffee-orange.webm \
+    $MODEL_PROP >"$out/faces" 2>&1 || { cat "$out/faces"; return 1; }
+  cat "$out/faces"
+  python3 - "$out/raw.webm.jsonl" <<'PY'
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+objects = [o for l in lines for o in l["objects"]]
+assert lines and all(o["roi-type"] == "face" and o["label"] and o["width"] > 0 for o in objects), lines[:1]
+print(f"{len(lines)} frames with raw face windows, {len(objects)} regions classified")
+PY
+}
+
 check "every element used comes from a package tools/setup.sh installs" tools/check_elements.py
 check "gst-inspect-1.0 lists the properties (installed plugin, no env vars)" inspect_lists_properties
 check "card pipeline reaches EOS through autovideosink under xvfb" card_pipeline autovideosink
@@ -159,6 +196,8 @@ check "Python app reads results from bus messages and ROI meta alike" python_app
 check "Rust app reads ClassificationMeta in a pad probe" rust_app_prints_label_changes
 check "annotate-file.sh: label in the chosen corner only, JSON lines, OCR reads it" annotated_file_has_the_label_in_its_corner
 check "classify-file.sh prints one line per inference" classify_file_prints_one_line_per_inference
+check "regions_app.py: its own regions, each region's result from ROI meta and bus alike" regions_app_reads_each_region
+check "faces.sh: facedetect's regions classified, runs to the end of the clip" faces_runs_on_the_clip
 
 echo "pipelines: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -14,6 +14,7 @@ APT_PACKAGES=(
   python3-gst-1.0 gir1.2-gst-plugins-base-1.0 xvfb xauth
   libpango1.0-dev libcairo2-dev fonts-dejavu-core tesseract-ocr tesseract-ocr-eng
   mosquitto
+  opencv-data  # facedetect's Haar cascades: only a Recommends of gstreamer1.0-opencv
 )
 # Every GStreamer element that the tests, pipelines/, examples/ and tools/ use, with the Debian
 # package that has it; deps installs these packages too. tools/check_elements.py (run by
@@ -31,6 +32,7 @@ ELEMENTS=(
   webmmux=gstreamer1.0-plugins-good
   ximagesink=gstreamer1.0-x glimagesink=gstreamer1.0-gl
   fpsdisplaysink=gstreamer1.0-plugins-bad
+  facedetect=gstreamer1.0-opencv
   # what decodebin picks for ../shared/media and data/ (WebM/VP8, PNG, JPEG): no source names them
   matroskademux=gstreamer1.0-plugins-good vp8dec=gstreamer1.0-plugins-good
   pngdec=gstreamer1.0-plugins-good jpegdec=gstreamer1.0-plugins-good
