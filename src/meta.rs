@@ -55,20 +55,27 @@ pub fn attach_regions(buffer: &mut gst::BufferRef, results: &[(Region, Classific
 }
 
 /// `inference-region=roi-list` on a frame the model did not run on: gives the newest results
-/// to the buffer's ROI metas of the same id (a tracker's ids), where the id is one only one
-/// region of those results had (detectors that set no id leave them all 0: nothing is carried)
-/// and the meta has no result yet.
+/// to the buffer's ROI metas of the same id (a tracker's ids), where that id names one region
+/// both among those results and on the buffer (detectors that set no id leave them all 0: with
+/// several regions, nothing is carried) and the meta has no result yet.
 pub fn carry_regions(buffer: &mut gst::BufferRef, latest: &[(Region, Classification)]) {
     if latest.is_empty() {
         return;
     }
+    let ids: Vec<i32> = buffer
+        .iter_meta::<gst_video::VideoRegionOfInterestMeta>()
+        .map(|m| m.id())
+        .collect();
+    let once = |id: i32| ids.iter().filter(|&&i| i == id).count() == 1;
     for mut meta in buffer.iter_meta_mut::<gst_video::VideoRegionOfInterestMeta>() {
         if meta.param(message::STRUCTURE_NAME).is_some() {
             continue;
         }
         let id = meta.id();
         let mut same = latest.iter().filter(|(r, _)| r.id == id);
-        if let (Some((region, c)), None) = (same.next(), same.next()) {
+        if let (Some((region, c)), None) = (same.next(), same.next())
+            && once(id)
+        {
             meta.add_param(message::region_structure(region, c));
         }
     }

@@ -189,6 +189,16 @@ fn regions_without_ids_get_their_own_results() {
     );
     assert_eq!(meta::regions(&out[0]).len(), 4);
     assert!(meta::regions(&out[1]).is_empty());
+    // One id-0 region, then two: neither of the two is that one.
+    let (one, _) = with_ids(&grid().0.1, &rois[..1], |_| 0);
+    let (two, _) = with_ids(&grid().0.1, &rois[..2], |_| 0);
+    let (out, _, _) = classify(
+        &format!("model={} inference-interval=2", model()),
+        &caps,
+        vec![one, two],
+    );
+    assert_eq!(meta::regions(&out[0]).len(), 1);
+    assert!(meta::regions(&out[1]).is_empty());
 }
 
 #[test]
