@@ -432,8 +432,8 @@ fn fit(width: usize, height: usize, spec: &InputSpec) -> ((f64, f64, f64, f64), 
             let dw = ((w * scale).round() as usize).clamp(1, spec.width.max(1));
             let dh = ((h * scale).round() as usize).clamp(1, spec.height.max(1));
             let rect = Rect {
-                x: (spec.width - dw) / 2,
-                y: (spec.height - dh) / 2,
+                x: spec.width.saturating_sub(dw) / 2,
+                y: spec.height.saturating_sub(dh) / 2,
                 width: dw,
                 height: dh,
             };
