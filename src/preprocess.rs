@@ -135,6 +135,16 @@ impl PixelFormat {
     /// U Y0 V Y1.
     pub const UYVY: PixelFormat = PixelFormat::Packed422 { y: 1, u: 0, v: 2 };
 
+    /// Every YUV layout above.
+    pub const YUV: [PixelFormat; 6] = [
+        PixelFormat::I420,
+        PixelFormat::YV12,
+        PixelFormat::NV12,
+        PixelFormat::NV21,
+        PixelFormat::YUY2,
+        PixelFormat::UYVY,
+    ];
+
     /// How the format is sampled: its grids (bytes between samples and the subsampling, one
     /// per distinct kind: packed RGB and gray have one, YUV a luma and a chroma grid), and its
     /// channels (R G B, Y U V or Y alone) as grid, plane and byte offset of the first sample.
@@ -961,15 +971,6 @@ mod tests {
         }
     }
 
-    const YUV_FORMATS: [PixelFormat; 6] = [
-        PixelFormat::I420,
-        PixelFormat::YV12,
-        PixelFormat::NV12,
-        PixelFormat::NV21,
-        PixelFormat::YUY2,
-        PixelFormat::UYVY,
-    ];
-
     /// Runs `spec` on a frame in a YUV `format` (BT.601 limited) made from `colour`.
     fn run_yuv(
         w: usize,
@@ -1005,7 +1006,7 @@ mod tests {
             [128, 128, 128],
             [255, 255, 0],
         ] {
-            for format in YUV_FORMATS {
+            for format in PixelFormat::YUV {
                 for size in [16, 5] {
                     let out = run_yuv(32, 24, format, &raw(size), |_, _| colour);
                     let plane = size * size;
@@ -1045,7 +1046,7 @@ mod tests {
             .collect();
         let want = run_rgb(&rgb, &raw(20));
         let i420 = run_yuv(64, 48, PixelFormat::I420, &raw(20), colour);
-        for format in YUV_FORMATS {
+        for format in PixelFormat::YUV {
             let out = run_yuv(64, 48, format, &raw(20), colour);
             if matches!(
                 format,
@@ -1232,7 +1233,7 @@ mod tests {
             crop_fraction: 0.875,
             ..raw(4)
         };
-        for format in YUV_FORMATS {
+        for format in PixelFormat::YUV {
             let out = run_yuv(48, 16, format, &spec, colour);
             assert!(
                 out[..16].iter().all(|&r| r < 3.0),
@@ -1272,7 +1273,7 @@ mod tests {
             p.run(&[&data], &[72], &mut out).unwrap();
             assert!(out.iter().all(|&v| v == 0.0), "{region:?}");
         }
-        for format in YUV_FORMATS {
+        for format in PixelFormat::YUV {
             let colour = |x: usize, _| {
                 if (16..32).contains(&x) {
                     [0, 255, 0]

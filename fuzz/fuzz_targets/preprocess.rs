@@ -13,16 +13,6 @@ use preprocess::{
     FrameFormat, InputSpec, PixelFormat, PixelLayout, Preprocessor, ResizeMode, YuvMatrix,
 };
 
-const FORMATS: [PixelFormat; 7] = [
-    PixelFormat::I420,
-    PixelFormat::YV12,
-    PixelFormat::NV12,
-    PixelFormat::NV21,
-    PixelFormat::YUY2,
-    PixelFormat::UYVY,
-    PixelFormat::Gray,
-];
-
 fuzz_target!(|data: &[u8]| {
     if data.len() < 12 {
         return;
@@ -30,11 +20,16 @@ fuzz_target!(|data: &[u8]| {
     let (head, frame) = data.split_at(12);
     let width = 1 + head[0] as usize % 64;
     let height = 1 + head[1] as usize % 64;
-    let n = PixelLayout::ALL.len() + FORMATS.len();
+    // Packed RGB layouts, the YUV layouts, then gray.
+    let n = PixelLayout::ALL.len() + PixelFormat::YUV.len() + 1;
     let pick = head[2] as usize % n;
-    let pixels = match PixelLayout::ALL.get(pick) {
-        Some(&layout) => PixelFormat::Rgb(layout),
-        None => FORMATS[pick - PixelLayout::ALL.len()],
+    let pixels = match (
+        PixelLayout::ALL.get(pick),
+        PixelFormat::YUV.get(pick.wrapping_sub(PixelLayout::ALL.len())),
+    ) {
+        (Some(&layout), _) => PixelFormat::Rgb(layout),
+        (None, Some(&yuv)) => yuv,
+        (None, None) => PixelFormat::Gray,
     };
     let out_w = 1 + head[4] as usize % 48;
     let out_h = 1 + head[5] as usize % 48;
