@@ -25,6 +25,14 @@ fn grid() -> ((gst::Caps, gst::Buffer), [RangeInclusive<u32>; 4]) {
 /// The quadrants of the 448x448 grid as (type, rect).
 const QUADRANTS: [(u32, u32); 4] = [(0, 0), (224, 0), (0, 224), (224, 224)];
 
+/// The four quadrants of the grid as regions of `roi_type`.
+fn quadrants(roi_type: &str) -> Vec<Roi<'_>> {
+    QUADRANTS
+        .iter()
+        .map(|&(x, y)| (roi_type, (x, y, 224, 224)))
+        .collect()
+}
+
 /// A ROI meta to add: its type and (x, y, width, height).
 type Roi<'a> = (&'a str, (u32, u32, u32, u32));
 
@@ -97,10 +105,7 @@ fn region_results(messages: &[gst::Message]) -> Vec<(Region, Classification)> {
 #[test]
 fn four_photos_four_regions_one_forward() {
     let ((caps, frame), classes) = grid();
-    let rois: Vec<_> = QUADRANTS
-        .iter()
-        .map(|&(x, y)| ("object", (x, y, 224, 224)))
-        .collect();
+    let rois = quadrants("object");
     let (frame, ids) = with_regions(&frame, &rois);
     let results = scratch("regions", "four.jsonl");
     let (out, messages, stats) = classify(
@@ -162,10 +167,7 @@ fn four_photos_four_regions_one_forward() {
 fn regions_without_ids_get_their_own_results() {
     // A detector that sets no ids (facedetect, say): every ROI meta's id is 0.
     let ((caps, frame), classes) = grid();
-    let rois: Vec<_> = QUADRANTS
-        .iter()
-        .map(|&(x, y)| ("face", (x, y, 224, 224)))
-        .collect();
+    let rois = quadrants("face");
     let (frame, _) = with_ids(&frame, &rois, |_| 0);
     let (out, _, _) = classify(&format!("model={}", model()), &caps, vec![frame.clone()]);
     let results = meta::regions(&out[0]);
@@ -287,10 +289,7 @@ fn regions_outside_empty_and_many_are_handled() {
 #[test]
 fn a_model_taking_one_image_per_forward_works_region_by_region() {
     let ((caps, frame), _) = grid();
-    let rois: Vec<_> = QUADRANTS
-        .iter()
-        .map(|&(x, y)| ("object", (x, y, 224, 224)))
-        .collect();
+    let rois = quadrants("object");
     let (frame, _) = with_regions(&frame, &rois);
     let (out, _, stats) = classify(
         &format!(
@@ -333,10 +332,7 @@ fn a_model_taking_one_image_per_forward_works_region_by_region() {
 #[test]
 fn interval_carries_results_by_roi_id_and_async_posts_per_region() {
     let ((caps, frame), classes) = grid();
-    let rois: Vec<_> = QUADRANTS
-        .iter()
-        .map(|&(x, y)| ("object", (x, y, 224, 224)))
-        .collect();
+    let rois = quadrants("object");
     let (frame, ids) = with_regions(&frame, &rois);
     // Frames 0 and 2 inferred; frame 1 (same ids, as a tracker keeps them) carries frame 0's.
     let (out, messages, stats) = classify(
@@ -455,10 +451,7 @@ fn threshold_applies_per_region() {
 #[test]
 fn torchpublish_publishes_every_region_of_a_frame() {
     let ((caps, frame), classes) = grid();
-    let rois: Vec<_> = QUADRANTS
-        .iter()
-        .map(|&(x, y)| ("object", (x, y, 224, 224)))
-        .collect();
+    let rois = quadrants("object");
     let (frame, ids) = with_regions(&frame, &rois);
     let file = scratch("regions", "published.jsonl");
     init();
