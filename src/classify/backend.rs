@@ -317,7 +317,8 @@ pub fn prepare(
         let done = preprocessor.run(planes, strides, input);
         done.map_err(|e| bad(e.to_string()))?;
     }
-    preprocessor.set_region(None);
+    // The preprocessor stays on the last region: in roi-list mode (fixed while running) every
+    // frame sets its own regions, and the whole frame's tables are never used.
     Ok(())
 }
 
