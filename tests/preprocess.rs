@@ -266,7 +266,11 @@ fn sigmoid_scores_every_label_present_and_threshold_keeps_them() {
     }
     // None: the outputs are the confidences as they are (here logits: 12 × (1 − 0.5) = 6).
     let (results, _) = multilabel(YELLOW, 1, "output=none");
-    assert!((results[0].confidence() - 6.0).abs() < 0.1, "{:?}", results[0]);
+    assert!(
+        (results[0].confidence() - 6.0).abs() < 0.1,
+        "{:?}",
+        results[0]
+    );
     // Softmax shares one unit between the two labels present.
     let (results, _) = multilabel(YELLOW, 1, "");
     assert!(
