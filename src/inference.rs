@@ -13,11 +13,11 @@
 
 use crate::postprocess::{FrameInfo, Region};
 use gst::glib;
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::ffi::{CStr, c_char};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Condvar, LazyLock, Mutex, MutexGuard, mpsc};
+use std::sync::{Arc, Condvar, LazyLock, Mutex, MutexGuard, Weak, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 use tch::{CModule, Device, IValue, Kind, Tensor};
@@ -113,7 +113,7 @@ impl Engine {
 }
 
 /// What the model thread needs to load a model.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct ModelConfig {
     pub path: PathBuf,
     pub engine: Engine,
@@ -121,8 +121,21 @@ pub struct ModelConfig {
     pub num_threads: u32,
     pub input_width: usize,
     pub input_height: usize,
-    /// The most images one job holds (0 counts as 1).
+    /// The most images one job of the first client holds (0 counts as 1).
     pub max_batch: usize,
+    /// The most images one forward runs across the jobs of all clients (cross-stream batching;
+    /// 0 counts as 1). A forward never holds more than the larger of this and `max_batch`.
+    pub batch_size: usize,
+    /// How long the model thread waits for the jobs of other clients to fill a forward up to
+    /// `batch_size` images; zero takes what is queued.
+    pub batch_timeout: Duration,
+}
+
+impl ModelConfig {
+    /// The most images one forward runs.
+    fn forward_limit(&self) -> usize {
+        self.max_batch.max(self.batch_size).max(1)
+    }
 }
 
 /// One job's input and output buffers; they travel to the model thread and back so no buffer is
@@ -133,8 +146,8 @@ pub struct Buffers {
     pub input: Vec<f32>,
     /// max_batch × the model's N outputs: image i's are `logits[i * N..(i + 1) * N]`.
     pub logits: Vec<f32>,
-    /// The images filled ([`Model::buffers`] hands out 1). More than max_batch (the buffers
-    /// grown for them) run max_batch per forward; 0 runs nothing.
+    /// The images filled ([`Model::buffers`] hands out 1). More than the forward limit (the
+    /// buffers grown for them) run in several forwards; 0 runs nothing.
     pub count: usize,
     /// The regions the images were taken from, for whoever reads the result: the model thread
     /// only carries them ([`Model::buffers`] hands out none).
@@ -143,12 +156,16 @@ pub struct Buffers {
 
 /// Called on the model thread with each finished [`Model::submit`]ted job: its buffers (`count`
 /// images' logits in `logits[..count * N]`, to be consumed in place, and the `regions`), the
-/// whole job's model time or the error, and the frame the input came from.
-pub type OnResult = Box<dyn Fn(&mut Buffers, Result<Duration, String>, FrameInfo) + Send>;
+/// job's share of the model time (its images' share of the forwards it took part in) or the
+/// error, and the frame the input came from.
+pub type OnResult = Box<dyn Fn(&mut Buffers, Result<Duration, String>, FrameInfo) + Send + Sync>;
 
 /// Names one [`Model::queue`]d job, so that its reply is collected by name: a reply can never be
 /// taken for another job's, and waiting for a job that was discarded returns at once.
 pub type Ticket = u64;
+
+/// A client's place among the model's clients (its key in [`Hub::clients`]).
+type ClientId = u64;
 
 struct Job {
     buffers: Buffers,
@@ -178,68 +195,130 @@ struct Loaded {
     batch_note: Option<String>,
 }
 
-/// What the streaming thread and the model thread share.
-#[derive(Default)]
-struct Slot {
+/// One client's side of the model: what its streaming thread and the model thread share.
+struct Client {
     /// The next job; a newer submitted job replaces it (newest wins, nothing queues).
     pending: Option<Job>,
+    /// When `pending` was handed over (the model thread takes the oldest first).
+    since: u64,
     /// Replies to [`Model::queue`]d jobs, oldest first.
     done: VecDeque<(Ticket, Reply)>,
-    /// The model thread is running a forward: for a queued job, its ticket.
-    busy: bool,
-    running: Option<Ticket>,
+    /// Jobs of this client the model thread is running, and the tickets of the queued ones.
+    running: usize,
+    tickets: Vec<Ticket>,
     /// Buffers back from async jobs, for [`Model::buffers`].
     free: Vec<Buffers>,
     /// Jobs replaced before the model got to them.
     replaced: u64,
-    /// Model forwards run for jobs, and the images they ran (for the mean batch size).
+    /// Model forwards this client's images took part in, and the images those forwards ran (for
+    /// the mean batch size).
     forwards: u64,
     images: u64,
+    on_result: Arc<OnResult>,
+}
+
+/// The model's clients, and whether the model thread should stop (lock order: one `Hub` lock
+/// per model, taken last: nothing else is locked while it is held).
+#[derive(Default)]
+struct Hub {
+    clients: BTreeMap<ClientId, Client>,
+    next_id: ClientId,
+    /// Counts hand-overs, for `Client::since`.
+    handed_over: u64,
     stop: bool,
 }
 
+impl Hub {
+    fn client(&mut self, id: ClientId) -> Option<&mut Client> {
+        self.clients.get_mut(&id)
+    }
+
+    /// The client whose pending job came first, if any.
+    fn oldest_pending(&self) -> Option<ClientId> {
+        self.clients
+            .iter()
+            .filter_map(|(id, c)| c.pending.as_ref().map(|_| (c.since, *id)))
+            .min()
+            .map(|(_, id)| id)
+    }
+}
+
 struct Shared {
-    slot: Mutex<Slot>,
+    hub: Mutex<Hub>,
     cond: Condvar,
 }
 
 impl Shared {
-    fn lock(&self) -> MutexGuard<'_, Slot> {
-        self.slot.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> MutexGuard<'_, Hub> {
+        self.hub.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn wait<'a>(&self, guard: MutexGuard<'a, Hub>) -> MutexGuard<'a, Hub> {
+        self.cond.wait(guard).unwrap_or_else(|e| e.into_inner())
     }
 }
 
-/// Handle on the model thread. Dropping it stops and joins the thread.
-pub struct Model {
+/// The model thread and what it reported at load; shared by every [`Model`] handle on it.
+/// Dropping the last handle stops and joins the thread.
+struct Runner {
     shared: Arc<Shared>,
     thread: Option<thread::JoinHandle<()>>,
-    num_classes: usize,
+    config: ModelConfig,
+    loaded: Loaded,
+}
+
+impl Drop for Runner {
+    fn drop(&mut self) {
+        {
+            let mut hub = self.shared.lock();
+            hub.stop = true;
+            self.shared.cond.notify_all();
+        }
+        if let Some(t) = self.thread.take() {
+            // The last reference to an element can be dropped by its own async result handler,
+            // on the model thread: that thread ends by itself once it sees `stop`.
+            if t.thread().id() != thread::current().id() {
+                let _ = t.join();
+            }
+        }
+    }
+}
+
+/// A client's handle on a model thread: its own jobs, replies, buffers and counters. Several
+/// handles can share one model thread ([`Model::join`], [`SharedModel`]): one load, one copy of
+/// the weights, and their jobs batched together. Dropping the last handle stops and joins the
+/// thread.
+pub struct Model {
+    engine: Arc<Runner>,
+    id: ClientId,
     input_len: usize,
     max_batch: usize,
-    warm_up_time: Duration,
-    warning: Option<String>,
-    takes_batches: bool,
-    batch_note: Option<String>,
 }
+
+/// A weak reference to a model thread: [`SharedModel::join`] gives a new [`Model`] handle while
+/// some handle still holds the thread, None once the last is gone.
+#[derive(Clone)]
+pub struct SharedModel(Weak<Runner>);
 
 impl Model {
     /// Starts the model thread and waits until it has loaded and warmed up the model. The error
     /// says what is wrong with the file (the caller names the property and path). `on_result`
-    /// receives the results of [`Model::submit`].
+    /// receives the results of this handle's [`Model::submit`].
     pub fn load(mut config: ModelConfig, on_result: OnResult) -> Result<Model, String> {
         check_file(&config.path)?;
         config.max_batch = config.max_batch.max(1);
+        config.batch_size = config.batch_size.max(1);
         let max_batch = config.max_batch;
         let (ready_tx, ready_rx) = mpsc::sync_channel::<Result<Loaded, String>>(1);
         let shared = Arc::new(Shared {
-            slot: Mutex::new(Slot::default()),
+            hub: Mutex::new(Hub::default()),
             cond: Condvar::new(),
         });
-        let input_len = 3 * config.input_width * config.input_height;
         let thread_shared = shared.clone();
+        let thread_config = config.clone();
         let thread = thread::Builder::new()
             .name("torchclassify-model".into())
-            .spawn(move || model_thread(config, ready_tx, thread_shared, on_result))
+            .spawn(move || model_thread(thread_config, ready_tx, thread_shared))
             .map_err(|e| format!("could not start the model thread: {e}"))?;
         let loaded = match ready_rx.recv() {
             Ok(Ok(loaded)) => loaded,
@@ -252,27 +331,65 @@ impl Model {
                 return Err("the model thread stopped while loading the model".into());
             }
         };
-        Ok(Model {
+        let engine = Arc::new(Runner {
             shared,
             thread: Some(thread),
-            num_classes: loaded.num_classes,
+            config,
+            loaded,
+        });
+        Ok(Model::client(engine, max_batch, on_result))
+    }
+
+    /// A new client of the running model thread, with its own jobs of up to `max_batch` images.
+    fn client(engine: Arc<Runner>, max_batch: usize, on_result: OnResult) -> Model {
+        let id = {
+            let mut hub = engine.shared.lock();
+            let id = hub.next_id;
+            hub.next_id += 1;
+            hub.clients.insert(
+                id,
+                Client {
+                    pending: None,
+                    since: 0,
+                    done: VecDeque::new(),
+                    running: 0,
+                    tickets: Vec::new(),
+                    free: Vec::new(),
+                    replaced: 0,
+                    forwards: 0,
+                    images: 0,
+                    on_result: Arc::new(on_result),
+                },
+            );
+            id
+        };
+        let input_len = 3 * engine.config.input_width * engine.config.input_height;
+        Model {
+            engine,
+            id,
             input_len,
-            max_batch,
-            warm_up_time: loaded.warm_up_time,
-            warning: loaded.warning,
-            takes_batches: loaded.takes_batches,
-            batch_note: loaded.batch_note,
-        })
+            max_batch: max_batch.max(1),
+        }
+    }
+
+    /// A weak reference to this handle's model thread, for others to [`SharedModel::join`].
+    pub fn share(&self) -> SharedModel {
+        SharedModel(Arc::downgrade(&self.engine))
+    }
+
+    /// Whether `shared` names this handle's model thread.
+    pub fn shares(&self, shared: &SharedModel) -> bool {
+        std::ptr::eq(Arc::as_ptr(&self.engine), shared.0.as_ptr())
     }
 
     /// Set when the model loaded but not quite as asked (the engine could not be set).
     pub fn warning(&self) -> Option<&str> {
-        self.warning.as_deref()
+        self.engine.loaded.warning.as_deref()
     }
 
     /// Number of model outputs (classes) per image.
     pub fn num_classes(&self) -> usize {
-        self.num_classes
+        self.engine.loaded.num_classes
     }
 
     /// The floats of one image's input: 3 × input_height × input_width.
@@ -280,35 +397,43 @@ impl Model {
         self.input_len
     }
 
-    /// The most images a job holds (the config's `max_batch`, at least 1).
+    /// The most images one of this handle's jobs holds (at least 1).
     pub fn max_batch(&self) -> usize {
         self.max_batch
     }
 
-    /// True when `max_batch` > 1 and the model ran a batch of 2 at load: a job of `count` images
-    /// is one forward. False: one forward per image.
+    /// True when the model runs several images per forward (asked for by `max_batch` or
+    /// `batch_size` > 1, and it ran a batch at load). False: one forward per image.
     pub fn takes_batches(&self) -> bool {
-        self.takes_batches
+        self.engine.loaded.takes_batches
     }
 
-    /// Why a model asked for batches (`max_batch` > 1) runs one forward per image, for the caller
-    /// to log (at info level: the results are the same, only slower).
+    /// Why a model asked for batches runs one forward per image, for the caller to log (at info
+    /// level: the results are the same, only slower).
     pub fn batch_note(&self) -> Option<&str> {
-        self.batch_note.as_deref()
+        self.engine.loaded.batch_note.as_deref()
     }
 
     /// The slowest of the warm-up forwards after the first (which allocates): an estimate of the
     /// model's time per frame.
     pub fn warm_up_time(&self) -> Duration {
-        self.warm_up_time
+        self.engine.loaded.warm_up_time
+    }
+
+    /// How many [`Model`] handles share this model thread.
+    pub fn clients(&self) -> usize {
+        self.engine.shared.lock().clients.len()
+    }
+
+    fn with_client<T>(&self, f: impl FnOnce(&mut Client) -> T) -> Option<T> {
+        self.engine.shared.lock().client(self.id).map(f)
     }
 
     /// A set of buffers of the right sizes (for [`Model::max_batch`] images), `count` 1 and no
     /// regions: one given back by an earlier job or by [`Model::recycle`], or new ones (at most
     /// three sets ever exist: being filled, pending, running).
     pub fn buffers(&self) -> Buffers {
-        let recycled = self.shared.lock().free.pop();
-        match recycled {
+        match self.with_client(|c| c.free.pop()).flatten() {
             Some(mut buffers) => {
                 buffers.count = 1;
                 buffers.regions.clear();
@@ -316,148 +441,180 @@ impl Model {
             }
             None => Buffers {
                 input: vec![0.0; self.max_batch * self.input_len],
-                logits: vec![0.0; self.max_batch * self.num_classes],
+                logits: vec![0.0; self.max_batch * self.num_classes()],
                 count: 1,
                 regions: Vec::new(),
             },
         }
     }
 
-    /// Queues one job (`buffers.count` images), named `ticket`, whose reply [`Model::wait`] collects, behind the one
-    /// the model may be running: the model starts it the moment it is free, so the caller can
-    /// prepare the next input, or finish the previous frame, meanwhile. Waits only while another
-    /// queued job has not started yet.
+    /// Queues one job (`buffers.count` images), named `ticket`, whose reply [`Model::wait`]
+    /// collects, behind the one the model may be running: the model starts it the moment it is
+    /// free, so the caller can prepare the next input, or finish the previous frame, meanwhile.
+    /// Waits only while another queued job of this handle has not started yet.
     pub fn queue(&self, ticket: Ticket, buffers: Buffers, frame: FrameInfo) {
-        let mut slot = self.shared.lock();
-        while slot.pending.is_some() && !slot.stop {
-            slot = self
-                .shared
-                .cond
-                .wait(slot)
-                .unwrap_or_else(|e| e.into_inner());
+        let shared = &self.engine.shared;
+        let mut hub = shared.lock();
+        loop {
+            if hub.stop {
+                return;
+            }
+            match hub.client(self.id) {
+                Some(c) if c.pending.is_some() => hub = shared.wait(hub),
+                Some(_) => break,
+                None => return,
+            }
         }
-        slot.pending = Some(Job {
-            buffers,
-            frame,
-            ticket: Some(ticket),
-        });
-        drop(slot);
-        self.shared.cond.notify_all();
+        hub.handed_over += 1;
+        let since = hub.handed_over;
+        if let Some(c) = hub.client(self.id) {
+            c.pending = Some(Job {
+                buffers,
+                frame,
+                ticket: Some(ticket),
+            });
+            c.since = since;
+            c.tickets.push(ticket);
+        }
+        drop(hub);
+        shared.cond.notify_all();
     }
 
     /// The reply to the job queued as `ticket`, waiting while it is queued or running. None if
     /// there is no such job (it was discarded by a flush, or the model stopped): nothing to wait
     /// for. Replies to older tickets nobody collected are recycled on the way.
     pub fn wait(&self, ticket: Ticket) -> Option<Reply> {
-        let mut slot = self.shared.lock();
+        let shared = &self.engine.shared;
+        let mut hub = shared.lock();
         loop {
-            while slot.done.front().is_some_and(|(t, _)| *t < ticket) {
-                if let Some((_, reply)) = slot.done.pop_front() {
-                    slot.free.push(reply.buffers);
+            let stop = hub.stop;
+            let c = hub.client(self.id)?;
+            while c.done.front().is_some_and(|(t, _)| *t < ticket) {
+                if let Some((_, reply)) = c.done.pop_front() {
+                    c.free.push(reply.buffers);
                 }
             }
-            if slot.done.front().is_some_and(|(t, _)| *t == ticket) {
-                return slot.done.pop_front().map(|(_, reply)| reply);
+            if c.done.front().is_some_and(|(t, _)| *t == ticket) {
+                return c.done.pop_front().map(|(_, reply)| reply);
             }
-            let queued = slot
-                .pending
-                .as_ref()
-                .is_some_and(|j| j.ticket == Some(ticket));
-            if slot.stop || !(queued || slot.running == Some(ticket)) {
+            if stop || !c.tickets.contains(&ticket) {
                 return None;
             }
-            slot = self
-                .shared
-                .cond
-                .wait(slot)
-                .unwrap_or_else(|e| e.into_inner());
+            hub = shared.wait(hub);
         }
     }
 
     /// Gives buffers back for [`Model::buffers`] to hand out again.
     pub fn recycle(&self, buffers: Buffers) {
-        self.shared.lock().free.push(buffers);
+        self.with_client(|c| c.free.push(buffers));
     }
 
     /// Hands `buffers.input` to the model thread and returns at once; the result goes to the
-    /// `on_result` given to [`Model::load`]. A job still waiting for the model is replaced (its
-    /// buffers are recycled): the newest frame wins, nothing queues.
+    /// `on_result` given to [`Model::load`]. A job of this handle still waiting for the model is
+    /// replaced (its buffers are recycled): the newest frame wins, nothing queues.
     pub fn submit(&self, buffers: Buffers, frame: FrameInfo) {
-        let mut slot = self.shared.lock();
-        if let Some(old) = slot.pending.replace(Job {
-            buffers,
-            frame,
-            ticket: None,
-        }) {
-            slot.free.push(old.buffers);
-            slot.replaced += 1;
+        let shared = &self.engine.shared;
+        let mut hub = shared.lock();
+        hub.handed_over += 1;
+        let since = hub.handed_over;
+        if let Some(c) = hub.client(self.id) {
+            let job = Job {
+                buffers,
+                frame,
+                ticket: None,
+            };
+            if let Some(old) = c.pending.replace(job) {
+                forget_ticket(c, old.ticket);
+                c.free.push(old.buffers);
+                c.replaced += 1;
+            } else {
+                c.since = since;
+            }
         }
-        drop(slot);
-        self.shared.cond.notify_all();
+        drop(hub);
+        shared.cond.notify_all();
     }
 
-    /// Drops a job still waiting for the model (after a flush); a [`Model::wait`] for it returns
-    /// None. A job the model is running finishes.
+    /// Drops a job of this handle still waiting for the model (after a flush); a
+    /// [`Model::wait`] for it returns None. A job the model is running finishes.
     pub fn discard_pending(&self) {
-        let mut slot = self.shared.lock();
-        if let Some(old) = slot.pending.take() {
-            slot.free.push(old.buffers);
-        }
-        drop(slot);
-        self.shared.cond.notify_all();
+        self.with_client(|c| {
+            if let Some(old) = c.pending.take() {
+                forget_ticket(c, old.ticket);
+                c.free.push(old.buffers);
+            }
+        });
+        self.engine.shared.cond.notify_all();
     }
 
-    /// Waits until the model thread has no job left, at most `timeout`; true if it is idle.
+    /// Waits until the model thread has no job of this handle left, at most `timeout`; true if
+    /// none is left.
     pub fn wait_idle(&self, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
-        let mut slot = self.shared.lock();
-        while slot.pending.is_some() || slot.busy {
+        let shared = &self.engine.shared;
+        let mut hub = shared.lock();
+        while hub
+            .client(self.id)
+            .is_some_and(|c| c.pending.is_some() || c.running > 0)
+        {
             let now = Instant::now();
             if now >= deadline {
                 return false;
             }
-            slot = self
-                .shared
+            hub = shared
                 .cond
-                .wait_timeout(slot, deadline - now)
+                .wait_timeout(hub, deadline - now)
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
         }
         true
     }
 
-    /// How many submitted jobs were replaced by newer ones before the model got to them.
+    /// How many of this handle's submitted jobs were replaced by newer ones before the model got
+    /// to them.
     pub fn replaced(&self) -> u64 {
-        self.shared.lock().replaced
+        self.with_client(|c| c.replaced).unwrap_or(0)
     }
 
-    /// Model forwards run for jobs: one per job when the model takes batches, else one per image
-    /// (warm-up not counted).
+    /// Model forwards this handle's images took part in: one per job when the model takes
+    /// batches (jobs of several handles may share one), else one per image (warm-up not
+    /// counted).
     pub fn forwards(&self) -> u64 {
-        self.shared.lock().forwards
+        self.with_client(|c| c.forwards).unwrap_or(0)
     }
 
-    /// Images those forwards ran: [`Model::images`] / [`Model::forwards`] is the mean batch size.
+    /// Images those forwards ran (this handle's and others'): [`Model::images`] /
+    /// [`Model::forwards`] is the mean batch size.
     pub fn images(&self) -> u64 {
-        self.shared.lock().images
+        self.with_client(|c| c.images).unwrap_or(0)
+    }
+}
+
+impl SharedModel {
+    /// A new handle on the model thread, with its own jobs of up to `max_batch` images and its
+    /// own `on_result`; `on_result` back once no handle holds the thread any more.
+    pub fn join(&self, max_batch: usize, on_result: OnResult) -> Result<Model, OnResult> {
+        match self.0.upgrade() {
+            Some(runner) if !runner.shared.lock().stop => {
+                Ok(Model::client(runner, max_batch, on_result))
+            }
+            _ => Err(on_result),
+        }
+    }
+}
+
+fn forget_ticket(c: &mut Client, ticket: Option<Ticket>) {
+    if let Some(t) = ticket {
+        c.tickets.retain(|&x| x != t);
     }
 }
 
 impl Drop for Model {
     fn drop(&mut self) {
-        {
-            let mut slot = self.shared.lock();
-            slot.stop = true;
-            slot.pending = None;
-            self.shared.cond.notify_all();
-        }
-        if let Some(t) = self.thread.take() {
-            // The last reference to an element can be dropped by its own async result handler,
-            // on the model thread: that thread ends by itself once it sees `stop`.
-            if t.thread().id() != thread::current().id() {
-                let _ = t.join();
-            }
-        }
+        // This handle's jobs: a pending one is dropped; one running finishes and is dropped
+        // with the client's entry gone. The model thread stops with the last handle.
+        self.engine.shared.lock().clients.remove(&self.id);
+        self.engine.shared.cond.notify_all();
     }
 }
 
@@ -716,54 +873,158 @@ struct Geometry {
     height: i64,
     width: i64,
     takes_batches: bool,
+    /// The most images per forward.
+    limit: usize,
 }
 
-/// Runs the first `count` images of `input` into `logits`: one forward on `[count, 3, H, W]`
-/// when the model takes batches, else one per image. `ran` counts the forwards and images
-/// started. The caller checked 1 <= count <= max_batch and the buffers' sizes.
-fn run_job(
+/// Runs the first `count` images of `input` into `logits`: forwards on `[k, 3, H, W]` of at most
+/// `g.limit` images when the model takes batches, else one per image. `forwards` gets the
+/// number of images of each forward started. The caller checked the buffers' sizes.
+fn run_images(
     module: &CModule,
     input: &mut [f32],
     logits: &mut [f32],
     count: usize,
     g: &Geometry,
-    ran: &mut (u64, u64),
+    forwards: &mut Vec<usize>,
 ) -> Result<(), String> {
-    if g.takes_batches {
-        ran.0 += 1;
-        ran.1 += count as u64;
-        return forward(
-            module,
-            &mut input[..count * g.len],
-            &mut logits[..count * g.n],
-            [count as i64, 3, g.height, g.width],
-        );
-    }
-    for i in 0..count {
-        ran.0 += 1;
-        ran.1 += 1;
+    let step = if g.takes_batches { g.limit } else { 1 };
+    (0..count).step_by(step).try_for_each(|first| {
+        let k = (count - first).min(step);
+        forwards.push(k);
         forward(
             module,
-            &mut input[i * g.len..(i + 1) * g.len],
-            &mut logits[i * g.n..(i + 1) * g.n],
-            [1, 3, g.height, g.width],
+            &mut input[first * g.len..(first + k) * g.len],
+            &mut logits[first * g.n..(first + k) * g.n],
+            [k as i64, 3, g.height, g.width],
         )
         .map_err(|e| {
-            if count > 1 {
-                format!("image {i}: {e}")
+            if count > 1 && k == 1 {
+                format!("image {first}: {e}")
             } else {
                 e
             }
-        })?;
+        })
+    })
+}
+
+/// One job taken for a forward, and whose it is.
+struct Taken {
+    client: ClientId,
+    job: Job,
+    on_result: Arc<OnResult>,
+}
+
+/// Takes pending jobs, oldest first, while the images fit in `limit` (the first always goes:
+/// a job of more images runs alone, in several forwards). Returns the images taken.
+fn take_jobs(hub: &mut Hub, batch: &mut Vec<Taken>, mut images: usize, limit: usize) -> usize {
+    while let Some(id) = hub.oldest_pending() {
+        let Some(c) = hub.client(id) else { break };
+        let count = c.pending.as_ref().map_or(0, |j| j.buffers.count);
+        if !batch.is_empty() && images + count > limit {
+            break;
+        }
+        let Some(job) = c.pending.take() else { break };
+        c.running += 1;
+        images += count;
+        batch.push(Taken {
+            client: id,
+            job,
+            on_result: c.on_result.clone(),
+        });
     }
-    Ok(())
+    images
+}
+
+/// Runs the jobs taken as few forwards as the limit allows: one job in place, several copied
+/// into `stage` one after the other (their outputs copied back). Returns the result, and per
+/// job its share of the time, the forwards its images were in and the images those ran.
+fn run_batch(
+    module: &CModule,
+    batch: &mut [Taken],
+    g: &Geometry,
+    stage: &mut (Vec<f32>, Vec<f32>),
+) -> (Result<Duration, String>, Vec<(Duration, u64, u64)>) {
+    let start = Instant::now();
+    let (len, n) = (g.len, g.n);
+    let total: usize = batch.iter().map(|t| t.job.buffers.count).sum();
+    let mut forwards = Vec::new();
+    let short = batch.iter().find(|t| {
+        let b = &t.job.buffers;
+        b.input.len() < b.count * len || b.logits.len() < b.count * n
+    });
+    let result = if let Some(t) = short {
+        let b = &t.job.buffers;
+        Err(format!(
+            "buffers of {} inputs / {} outputs for {} images of {len} / {n}",
+            b.input.len(),
+            b.logits.len(),
+            b.count,
+        ))
+    } else {
+        // A panic must not leave a `wait` blocked forever: turn it into an error.
+        catch_unwind(AssertUnwindSafe(|| {
+            if let [one] = batch {
+                let Buffers {
+                    input,
+                    logits,
+                    count,
+                    ..
+                } = &mut one.job.buffers;
+                return run_images(module, input, logits, *count, g, &mut forwards);
+            }
+            let (input, logits) = stage;
+            input.resize(total * len, 0.0);
+            logits.resize(total * n, 0.0);
+            let mut at = 0;
+            for t in batch.iter() {
+                let k = t.job.buffers.count;
+                input[at * len..(at + k) * len].copy_from_slice(&t.job.buffers.input[..k * len]);
+                at += k;
+            }
+            run_images(module, input, logits, total, g, &mut forwards)?;
+            let mut at = 0;
+            for t in batch.iter_mut() {
+                let k = t.job.buffers.count;
+                t.job.buffers.logits[..k * n].copy_from_slice(&logits[at * n..(at + k) * n]);
+                at += k;
+            }
+            Ok(())
+        }))
+        .unwrap_or_else(|_| Err("libtorch panicked".into()))
+        .map(|()| start.elapsed())
+        .map_err(|e| format!("inference failed: {e}"))
+    };
+    // Each job's share: its images' part of the time; the forwards that held any of its images
+    // and the images those ran.
+    let elapsed = start.elapsed();
+    let mut shares = Vec::with_capacity(batch.len());
+    let mut at = 0;
+    for t in batch.iter() {
+        let k = t.job.buffers.count;
+        let (mut ran, mut images, mut first) = (0u64, 0u64, 0usize);
+        for &size in &forwards {
+            if first < at + k && at < first + size {
+                ran += 1;
+                images += size as u64;
+            }
+            first += size;
+        }
+        let share = if total == 0 {
+            elapsed
+        } else {
+            elapsed.mul_f64(k as f64 / total as f64)
+        };
+        shares.push((share, ran, images));
+        at += k;
+    }
+    (result, shares)
 }
 
 fn model_thread(
     config: ModelConfig,
     ready: mpsc::SyncSender<Result<Loaded, String>>,
     shared: Arc<Shared>,
-    on_result: OnResult,
 ) {
     route_libtorch_warnings();
     let _no_grad = tch::no_grad_guard();
@@ -774,18 +1035,18 @@ fn model_thread(
             return;
         }
     };
-    let max_batch = config.max_batch.max(1);
+    let limit = config.forward_limit();
     let (height, width) = (config.input_height as i64, config.input_width as i64);
     let len = 3 * config.input_width * config.input_height;
-    let mut batch_note = (max_batch > 1)
+    let mut batch_note = (limit > 1)
         .then(|| batch_refusal(&module, &config, n))
         .flatten()
         .map(|reason| self::batch_note(2, &reason));
-    let mut takes_batches = max_batch > 1 && batch_note.is_none();
+    let mut takes_batches = limit > 1 && batch_note.is_none();
     // Warm-up: the first forwards allocate and pick kernels (100–200 ms); do them now, not on the
     // first frame. The slowest after the first is the estimate of the model's time.
-    let mut input = vec![0.0f32; max_batch * len];
-    let mut logits = vec![0.0f32; max_batch * n];
+    let mut input = vec![0.0f32; limit * len];
+    let mut logits = vec![0.0f32; limit * n];
     let mut estimate = Duration::ZERO;
     for i in 0..4 {
         let start = Instant::now();
@@ -806,9 +1067,9 @@ fn model_thread(
     // of 2 but fails on a full one runs one forward per image.
     if takes_batches {
         for _ in 0..2 {
-            let shape = [max_batch as i64, 3, height, width];
+            let shape = [limit as i64, 3, height, width];
             if let Err(e) = forward(&module, &mut input, &mut logits, shape) {
-                batch_note = Some(self::batch_note(max_batch, &e));
+                batch_note = Some(self::batch_note(limit, &e));
                 takes_batches = false;
                 break;
             }
@@ -824,87 +1085,84 @@ fn model_thread(
     if ready.send(Ok(loaded)).is_err() {
         return;
     }
-    drop((input, logits));
     let geometry = Geometry {
         len,
         n,
         height,
         width,
         takes_batches,
+        limit,
     };
-    // A job taken in the same lock as the previous reply was handed over.
-    let mut next: Option<Job> = None;
+    // Several clients' jobs are copied here to run as one forward (grown once to the limit).
+    let mut stage = (Vec::new(), Vec::new());
+    drop((input, logits));
+    let mut batch: Vec<Taken> = Vec::new();
+    let mut hub = shared.lock();
     loop {
-        let mut job = if let Some(job) = next.take() {
-            job
-        } else {
-            let mut slot = shared.lock();
-            loop {
-                if slot.stop {
-                    return;
+        // The next jobs are taken in the same lock as the previous replies were handed over.
+        while !hub.stop && hub.oldest_pending().is_none() {
+            hub = shared.wait(hub);
+        }
+        if hub.stop {
+            return;
+        }
+        let mut images = take_jobs(&mut hub, &mut batch, 0, limit);
+        // Wait a little for other clients' jobs to fill the forward.
+        if !config.batch_timeout.is_zero() && images < limit && hub.clients.len() > 1 {
+            let deadline = Instant::now() + config.batch_timeout;
+            while images < limit && !hub.stop {
+                let now = Instant::now();
+                if now >= deadline {
+                    break;
                 }
-                if let Some(job) = slot.pending.take() {
-                    slot.busy = true;
-                    slot.running = job.ticket;
-                    break job;
-                }
-                slot = shared.cond.wait(slot).unwrap_or_else(|e| e.into_inner());
+                hub = shared
+                    .cond
+                    .wait_timeout(hub, deadline - now)
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0;
+                images = take_jobs(&mut hub, &mut batch, images, limit);
             }
-        };
-        let start = Instant::now();
-        let count = job.buffers.count;
-        // Forwards and images started for this job.
-        let mut ran = (0u64, 0u64);
-        let (len, n) = (geometry.len, geometry.n);
-        let result =
-            if job.buffers.input.len() < count * len || job.buffers.logits.len() < count * n {
-                Err(format!(
-                    "buffers of {} inputs / {} outputs for {count} images of {len} / {n}",
-                    job.buffers.input.len(),
-                    job.buffers.logits.len(),
-                ))
-            } else {
-                let Buffers { input, logits, .. } = &mut job.buffers;
-                // A panic must not leave a `wait` blocked forever: turn it into an error. More
-                // images than max_batch run max_batch at a time; none run nothing.
-                catch_unwind(AssertUnwindSafe(|| {
-                    (0..count).step_by(max_batch).try_for_each(|first| {
-                        let k = (count - first).min(max_batch);
-                        let (input, logits) = (&mut input[first * len..], &mut logits[first * n..]);
-                        run_job(&module, input, logits, k, &geometry, &mut ran)
-                    })
-                }))
-                .unwrap_or_else(|_| Err("libtorch panicked".into()))
-                .map(|()| start.elapsed())
-                .map_err(|e| format!("inference failed: {e}"))
-            };
-        if job.ticket.is_none() {
-            let buffers = &mut job.buffers;
-            let _ = catch_unwind(AssertUnwindSafe(|| {
-                on_result(buffers, result.clone(), job.frame)
-            }));
         }
-        let mut slot = shared.lock();
-        slot.forwards += ran.0;
-        slot.images += ran.1;
-        match job.ticket {
-            Some(ticket) => slot.done.push_back((
-                ticket,
-                Reply {
-                    buffers: job.buffers,
-                    result,
-                    frame: job.frame,
-                },
-            )),
-            None => slot.free.push(job.buffers),
-        }
-        // Go on with a queued job at once, and wake the waiting thread only after the lock is
-        // free, so that it does not wake into a held lock: on this 2-core VM each futex wake
-        // costs 30-70 us, and the extra hand-over made the model idle ~200 us per frame.
-        next = if slot.stop { None } else { slot.pending.take() };
-        slot.busy = next.is_some();
-        slot.running = next.as_ref().and_then(|j| j.ticket);
-        drop(slot);
+        // Wake the clients waiting to queue (their pending slot is free) only after the lock is
+        // free, so that they do not wake into a held lock: on this 2-core VM each futex wake
+        // costs 30-70 us.
+        drop(hub);
         shared.cond.notify_all();
+        let (result, shares) = run_batch(&module, &mut batch, &geometry, &mut stage);
+        // Async results go to their handlers, outside the lock.
+        for (t, (share, _, _)) in batch.iter_mut().zip(&shares) {
+            if t.job.ticket.is_none() {
+                let result = result.clone().map(|_| *share);
+                let (buffers, frame) = (&mut t.job.buffers, t.job.frame);
+                let on_result = &t.on_result;
+                let _ = catch_unwind(AssertUnwindSafe(|| on_result(buffers, result, frame)));
+            }
+        }
+        hub = shared.lock();
+        for (t, (share, ran, ran_images)) in batch.drain(..).zip(shares) {
+            // A client that left meanwhile: its job is dropped here.
+            let Some(c) = hub.client(t.client) else {
+                continue;
+            };
+            c.running = c.running.saturating_sub(1);
+            forget_ticket(c, t.job.ticket);
+            c.forwards += ran;
+            c.images += ran_images;
+            match t.job.ticket {
+                Some(ticket) => c.done.push_back((
+                    ticket,
+                    Reply {
+                        buffers: t.job.buffers,
+                        result: result.clone().map(|_| share),
+                        frame: t.job.frame,
+                    },
+                )),
+                None => c.free.push(t.job.buffers),
+            }
+        }
+        if hub.oldest_pending().is_none() {
+            // Nothing to take: wake the waiting clients now (the loop then waits for work).
+            shared.cond.notify_all();
+        }
     }
 }

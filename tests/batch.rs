@@ -31,6 +31,7 @@ fn config(path: String, max_batch: usize) -> ModelConfig {
         input_width: SIZE,
         input_height: SIZE,
         max_batch,
+        ..ModelConfig::default()
     }
 }
 

@@ -18,6 +18,7 @@ use super::loader::{self, Loaded, Reloader};
 use super::publish::{self, Publisher};
 use super::scheduler::{Arrival, Out, Outcome, Overlap, Scheduler};
 use super::settings::{self, InferenceRegion, Settings};
+use super::sharing::{self, Joined, Member};
 use crate::inference::{Model, OnResult};
 use crate::preprocess::InputSpec;
 use crate::results::ResultsWriter;
@@ -28,7 +29,7 @@ use gst_base::prelude::*;
 use gst_base::subclass::base_transform::GenerateOutputSuccess;
 use gst_base::subclass::prelude::*;
 use std::collections::VecDeque;
-use std::sync::{LazyLock, Mutex, MutexGuard};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -141,12 +142,60 @@ impl TorchClassify {
         })
     }
 
+    /// This element as a user of a shared model (`model-instance-id`).
+    fn member(&self) -> Member {
+        let element = self.obj().downgrade();
+        Member {
+            key: self.obj().as_ptr() as usize,
+            name: self.obj().name().to_string(),
+            adopt: Arc::new(move |from| {
+                if let Some(element) = element.upgrade() {
+                    element.imp().adopt(from);
+                }
+            }),
+        }
+    }
+
+    /// Another element sharing the model hot-swapped it: take its model settings and reload
+    /// (joining the new model; `swap` then posts `torchclassify-model-updated` here too).
+    fn adopt(&self, from: &Settings) {
+        let changed = self.settings().adopt_shared(from);
+        for name in changed {
+            self.obj().notify(name);
+        }
+        if let Some(reloader) = lock(&self.reloader).as_ref() {
+            reloader.request();
+        }
+    }
+
     /// Loads as `settings` say, with async results read as the model loaded is.
     fn load_model(&self, settings: &Settings) -> Result<Loaded, String> {
         let regions = settings.inference_region == InferenceRegion::RoiList;
-        let loaded = loader::load(settings, |reading| {
+        let loaded = loader::load(settings, self.member(), |reading| {
             self.async_result_handler(reading, regions)
         })?;
+        if let Some(Joined::Swapped(members)) = &loaded.joined {
+            // A hot swap of a shared model: the other elements follow (no lock is held here).
+            for member in members {
+                (member.adopt)(settings);
+            }
+        }
+        match &loaded.joined {
+            Some(Joined::Shared) => gst::info!(
+                CAT,
+                imp = self,
+                "Sharing the model of model-instance-id {:?} ({} elements)",
+                settings.model_instance_id,
+                loaded.model.clients()
+            ),
+            Some(_) => gst::info!(
+                CAT,
+                imp = self,
+                "Loaded the model of model-instance-id {:?}",
+                settings.model_instance_id
+            ),
+            None => {}
+        }
         gst::info!(
             CAT,
             imp = self,
@@ -631,6 +680,9 @@ impl BaseTransformImpl for TorchClassify {
         }
         let state = self.state().take();
         drop(state);
+        if let Some(id) = self.settings().model_instance_id.clone() {
+            sharing::leave(&id, self.obj().as_ptr() as usize);
+        }
         lock(&self.ready).clear();
         self.publisher.stop(&self.element());
         Ok(())

@@ -8,6 +8,7 @@
 
 use super::backend::Reading;
 use super::settings::{InferenceRegion, LabelsChoice, Settings};
+use super::sharing::{self, Joined, Member};
 use crate::inference::{Model, ModelConfig, OnResult};
 use crate::labels::Labels;
 use crate::preprocess::InputSpec;
@@ -32,6 +33,8 @@ pub struct Loaded {
     /// Blocking mode's processing latency: the model's time with a margin for preprocessing
     /// and jitter.
     pub latency: gst::ClockTime,
+    /// How the model was had (`model-instance-id`); None for a model of its own.
+    pub joined: Option<Joined>,
 }
 
 /// The labels `choice` names. The error names the file or key and what is wrong.
@@ -50,10 +53,12 @@ fn labels(choice: &LabelsChoice) -> Result<Labels, String> {
 }
 
 /// Loads labels and model as `settings` (and the model config file) say; `on_result` makes the
-/// model's async result handler for the reading loaded. The error names the property or file,
-/// the path and what is wrong.
+/// model's async result handler for the reading loaded. With `model-instance-id`, `member` (the
+/// element) shares the model of the elements with that id ([`sharing`]). The error names the
+/// property or file, the path and what is wrong.
 pub fn load(
     settings: &Settings,
+    member: Member,
     on_result: impl FnOnce(Reading) -> OnResult,
 ) -> Result<Loaded, String> {
     let resolved = settings.resolve()?;
@@ -72,22 +77,50 @@ pub fn load(
     if settings.model.is_empty() {
         return Err(model_error("no path given".into()));
     }
-    let model = Model::load(
-        ModelConfig {
-            path: PathBuf::from(&settings.model),
-            engine: settings.engine,
-            num_threads: settings.num_threads,
-            input_width: resolved.input.width,
-            input_height: resolved.input.height,
-            // Whole frames go one at a time; roi-list batches a frame's regions.
-            max_batch: match settings.inference_region {
-                InferenceRegion::FullFrame => 1,
-                InferenceRegion::RoiList => settings.max_batch as usize,
-            },
+    // Whole frames go one at a time; roi-list batches a frame's regions.
+    let max_batch = match settings.inference_region {
+        InferenceRegion::FullFrame => 1,
+        InferenceRegion::RoiList => settings.max_batch as usize,
+    };
+    let shared_id = settings.model_instance_id.as_deref();
+    let config = ModelConfig {
+        path: PathBuf::from(&settings.model),
+        engine: settings.engine,
+        num_threads: settings.num_threads,
+        input_width: resolved.input.width,
+        input_height: resolved.input.height,
+        max_batch,
+        // Frames of other elements only with a shared model.
+        batch_size: match shared_id {
+            Some(_) => settings.batch_size as usize,
+            None => 1,
         },
-        on_result(reading.clone()),
-    )
-    .map_err(model_error)?;
+        batch_timeout: Duration::from_nanos(settings.batch_timeout),
+    };
+    let on_result = on_result(reading.clone());
+    let (model, joined) = match shared_id {
+        None => (Model::load(config, on_result).map_err(model_error)?, None),
+        Some(id) => {
+            // Loads only when no element with the id has a model (on_result goes to whichever
+            // of `join` and `load` runs).
+            let on_result = std::cell::Cell::new(Some(on_result));
+            let take = || on_result.take().unwrap_or_else(|| Box::new(|_, _, _| {}));
+            let (model, joined) = sharing::model(
+                id,
+                settings,
+                member,
+                |shared| match shared.join(max_batch, take()) {
+                    Ok(model) => Some(model),
+                    Err(back) => {
+                        on_result.set(Some(back));
+                        None
+                    }
+                },
+                || Model::load(config, take()).map_err(model_error),
+            )?;
+            (model, Some(joined))
+        }
+    };
     let n = model.num_classes();
     if n != reading.labels.len() {
         let source = match &resolved.labels {
@@ -115,6 +148,7 @@ pub fn load(
         reading,
         warning,
         latency,
+        joined,
     })
 }
 

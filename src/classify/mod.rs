@@ -10,6 +10,7 @@ mod loader;
 mod publish;
 mod scheduler;
 mod settings;
+mod sharing;
 
 glib::wrapper! {
     pub struct TorchClassify(ObjectSubclass<imp::TorchClassify>)

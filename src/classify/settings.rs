@@ -22,6 +22,8 @@ pub const DEFAULT_PIXEL_SCALE: f64 = 1.0 / 255.0;
 pub const DEFAULT_THRESHOLD: f64 = 0.0;
 pub const DEFAULT_MIN_ROI_SIZE: u32 = 0;
 pub const DEFAULT_MAX_BATCH: u32 = 16;
+pub const DEFAULT_BATCH_SIZE: u32 = 1;
+pub const DEFAULT_BATCH_TIMEOUT: u64 = 0;
 
 /// What `torchclassify` classifies (`inference-region`).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Hash, glib::Enum)]
@@ -80,6 +82,11 @@ pub struct Settings {
     pub object_class: Vec<String>,
     pub min_roi_size: u32,
     pub max_batch: u32,
+    /// Elements with the same id share one model (None: a model of its own).
+    pub model_instance_id: Option<String>,
+    /// Frames of the elements sharing the model per forward, and how long (ns) to wait for them.
+    pub batch_size: u32,
+    pub batch_timeout: u64,
     /// The properties the application set: they win over the model config file.
     pub explicit: BTreeSet<String>,
 }
@@ -134,6 +141,9 @@ impl Default for Settings {
             object_class: Vec::new(),
             min_roi_size: DEFAULT_MIN_ROI_SIZE,
             max_batch: DEFAULT_MAX_BATCH,
+            model_instance_id: None,
+            batch_size: DEFAULT_BATCH_SIZE,
+            batch_timeout: DEFAULT_BATCH_TIMEOUT,
             explicit: BTreeSet::new(),
         }
     }
@@ -223,9 +233,72 @@ impl Settings {
             }
             "min-roi-size" => settings.min_roi_size = value.get().expect("type checked upstream"),
             "max-batch" => settings.max_batch = value.get().expect("type checked upstream"),
+            "model-instance-id" => {
+                settings.model_instance_id = value
+                    .get::<Option<String>>()
+                    .expect("type checked upstream")
+                    .filter(|s| !s.is_empty())
+            }
+            "batch-size" => settings.batch_size = value.get().expect("type checked upstream"),
+            "batch-timeout" => settings.batch_timeout = value.get().expect("type checked upstream"),
             _ => unimplemented!(),
         }
         settings.explicit.insert(pspec.name().to_string());
+    }
+
+    /// The properties elements sharing a model (`model-instance-id`) must agree on, with their
+    /// values: what the model computes (model, labels, engine, input and preprocessing) and how
+    /// the shared model batches. [`Settings::adopt_shared`] copies the same fields.
+    pub fn shared_key(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("model", self.model.clone()),
+            ("model-config", format!("{:?}", self.model_config)),
+            ("labels", format!("{:?}", self.labels)),
+            ("engine", format!("{:?}", self.engine)),
+            ("num-threads", self.num_threads.to_string()),
+            ("input-size", self.input_size.to_string()),
+            ("mean", format!("{:?}", self.mean)),
+            ("std", format!("{:?}", self.std)),
+            ("pixel-scale", self.pixel_scale.to_string()),
+            ("color-order", format!("{:?}", self.color_order)),
+            ("resize", format!("{:?}", self.resize)),
+            ("crop-fraction", self.crop_fraction.to_string()),
+            ("batch-size", self.batch_size.to_string()),
+            ("batch-timeout", self.batch_timeout.to_string()),
+        ]
+    }
+
+    /// Takes the [`Settings::shared_key`] properties from `other` (an element sharing the model
+    /// hot-swapped it); returns the names of those that changed.
+    pub fn adopt_shared(&mut self, other: &Settings) -> Vec<&'static str> {
+        let before = self.shared_key();
+        self.model.clone_from(&other.model);
+        self.model_config.clone_from(&other.model_config);
+        self.labels.clone_from(&other.labels);
+        self.engine = other.engine;
+        self.num_threads = other.num_threads;
+        self.input_size = other.input_size;
+        self.mean.clone_from(&other.mean);
+        self.std.clone_from(&other.std);
+        self.pixel_scale = other.pixel_scale;
+        self.color_order = other.color_order;
+        self.resize = other.resize;
+        self.crop_fraction = other.crop_fraction;
+        self.batch_size = other.batch_size;
+        self.batch_timeout = other.batch_timeout;
+        let changed: Vec<_> = before
+            .into_iter()
+            .zip(self.shared_key())
+            .filter(|(a, b)| a != b)
+            .map(|(a, _)| a.0)
+            .collect();
+        for name in &changed {
+            // As set by the application (on the other element): they keep winning over the file.
+            if other.is_set(name) {
+                self.explicit.insert(name.to_string());
+            }
+        }
+        changed
     }
 
     fn is_set(&self, property: &str) -> bool {
@@ -331,6 +404,9 @@ impl Settings {
             "object-class" => settings.object_class.join(",").to_value(),
             "min-roi-size" => settings.min_roi_size.to_value(),
             "max-batch" => settings.max_batch.to_value(),
+            "model-instance-id" => settings.model_instance_id.to_value(),
+            "batch-size" => settings.batch_size.to_value(),
+            "batch-timeout" => settings.batch_timeout.to_value(),
             _ => unimplemented!(),
         }
     }
@@ -589,6 +665,42 @@ pub fn properties() -> &'static [glib::ParamSpec] {
                 .minimum(1)
                 .maximum(1024)
                 .default_value(DEFAULT_MAX_BATCH)
+                .mutable_ready()
+                .build(),
+            glib::ParamSpecString::builder("model-instance-id")
+                .nick("Model instance id")
+                .blurb(
+                    "Elements in one process with the same id share one model: one load, one \
+                     model thread, one copy of the weights; the first to start loads it, the \
+                     last to stop frees it. Their model, model-config, labels, engine, \
+                     num-threads, input-size, preprocessing (mean, std, pixel-scale, \
+                     color-order, resize, crop-fraction), batch-size and batch-timeout must \
+                     agree (else an error naming both elements and the property). A hot swap \
+                     (model or labels) on one swaps it for all. Unset: a model of its own",
+                )
+                .mutable_ready()
+                .build(),
+            glib::ParamSpecUInt::builder("batch-size")
+                .nick("Batch size")
+                .blurb(
+                    "With model-instance-id: at most this many frames (of the elements sharing \
+                     the model) go to the model in one forward; each frame gets its own result. \
+                     A model that only takes one image per forward runs one forward per frame. \
+                     Without model-instance-id an element has one frame at a time: no effect",
+                )
+                .minimum(1)
+                .maximum(1024)
+                .default_value(DEFAULT_BATCH_SIZE)
+                .mutable_ready()
+                .build(),
+            glib::ParamSpecUInt64::builder("batch-timeout")
+                .nick("Batch timeout")
+                .blurb(
+                    "With batch-size > 1: how long (nanoseconds) the model waits for frames of \
+                     the other elements sharing it to fill a batch; 0 takes what is queued",
+                )
+                .maximum(gst::ClockTime::SECOND.nseconds())
+                .default_value(DEFAULT_BATCH_TIMEOUT)
                 .mutable_ready()
                 .build(),
             glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
