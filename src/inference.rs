@@ -936,6 +936,10 @@ fn take_jobs(hub: &mut Hub, batch: &mut Vec<Taken>, mut images: usize, limit: us
     images
 }
 
+/// A job's part of a batch: its share of the time, the forwards its images were in and the
+/// images those forwards ran.
+type Share = (Duration, u64, u64);
+
 /// Runs the jobs taken as few forwards as the limit allows: one job in place, several copied
 /// into `stage` one after the other (their outputs copied back). Returns the result, and per
 /// job its share of the time, the forwards its images were in and the images those ran.
@@ -944,7 +948,7 @@ fn run_batch(
     batch: &mut [Taken],
     g: &Geometry,
     stage: &mut (Vec<f32>, Vec<f32>),
-) -> (Result<Duration, String>, Vec<(Duration, u64, u64)>) {
+) -> (Result<Duration, String>, Vec<Share>) {
     let start = Instant::now();
     let (len, n) = (g.len, g.n);
     let total: usize = batch.iter().map(|t| t.job.buffers.count).sum();

@@ -183,15 +183,30 @@ fn shared_frames_are_batched_and_each_keeps_its_own_result() {
 #[test]
 fn a_model_taking_one_image_per_forward_runs_a_batch_frame_by_frame() {
     let _s = serial();
-    let props = format!(
-        "model-instance-id=one model={} batch-size=3 batch-timeout=1000000000",
-        test_model("batch1_only.pt")
+    // batch1_only.pt (10 classes) takes one image per forward: what each photo gets from it
+    // alone, each stream must get from it shared and batched.
+    let model = format!(
+        "model={} labels={}",
+        test_model("batch1_only.pt"),
+        test_model("ten_labels.txt")
     );
-    let o = three_streams(&props);
-    assert_each_stream_its_own(&o, "batch1_only.pt shared");
+    let alone = three_streams(&model);
+    let shared = three_streams(&format!(
+        "{model} model-instance-id=one batch-size=3 batch-timeout=1000000000"
+    ));
+    assert_eq!((&alone.error, &shared.error), (&None, &None));
     for name in ["cat", "coffee", "orange"] {
+        let top1 = |o: &Outcome| -> Vec<u32> {
+            o.results[name].iter().map(|c| c.top1().class_id).collect()
+        };
         assert_eq!(
-            mean_batch_size(&o, name),
+            top1(&alone)[..1],
+            top1(&alone)[1..2],
+            "{name}: one photo, one class"
+        );
+        assert_eq!(top1(&shared), top1(&alone), "{name}: shared as alone");
+        assert_eq!(
+            mean_batch_size(&shared, name),
             1.0,
             "{name}: one image per forward"
         );
