@@ -591,6 +591,11 @@ impl Model {
 }
 
 impl SharedModel {
+    /// Whether some handle still holds the model thread.
+    pub fn alive(&self) -> bool {
+        self.0.strong_count() > 0
+    }
+
     /// A new handle on the model thread, with its own jobs of up to `max_batch` images and its
     /// own `on_result`; `on_result` back once no handle holds the thread any more.
     pub fn join(&self, max_batch: usize, on_result: OnResult) -> Result<Model, OnResult> {

@@ -284,3 +284,47 @@ fn a_hot_swap_on_one_element_swaps_the_shared_model_for_all() {
     }
     assert_eq!(o.model_threads, Some(1));
 }
+
+#[test]
+fn async_and_interval_keep_their_meaning_per_element_on_a_shared_model() {
+    let _s = serial();
+    // cat: async (frames pass at once, results come as the model gives them); coffee: every
+    // third frame; orange: every frame. All batched on one model.
+    let shared = "model-instance-id=mixed batch-size=3 batch-timeout=20000000";
+    let description = [
+        branch("cat", "cat.png", &format!("{shared} async=true")),
+        branch(
+            "coffee",
+            "coffee.png",
+            &format!("{shared} inference-interval=3"),
+        ),
+        branch("orange", "orange.jpg", shared),
+    ]
+    .join(" ");
+    let o = play(&description, |_, _, _| {}, Duration::from_secs(120));
+    assert_eq!(o.error, None);
+    assert_eq!(o.model_threads, Some(1));
+    let inferences = |name: &str| o.stats[name].get::<u64>("inferences").unwrap();
+    assert!(inferences("cat") >= 1, "async: some frames ran");
+    assert_eq!(
+        inferences("coffee"),
+        u64::from(FRAMES.div_ceil(3)),
+        "every third frame"
+    );
+    assert_eq!(inferences("orange"), u64::from(FRAMES), "every frame");
+    for (name, class) in [
+        ("cat", CAT),
+        ("coffee", ESPRESSO..=ESPRESSO),
+        ("orange", ORANGE..=ORANGE),
+    ] {
+        let results = o.results.get(name).map_or(&[][..], Vec::as_slice);
+        assert!(!results.is_empty(), "{name}: no results");
+        for c in results {
+            assert!(
+                class.contains(&c.top1().class_id),
+                "{name} got {}",
+                c.top1().label
+            );
+        }
+    }
+}

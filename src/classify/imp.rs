@@ -634,22 +634,33 @@ impl BaseTransformImpl for TorchClassify {
             .load_model(&settings)
             .map_err(|e| gst::error_msg!(gst::LibraryError::Settings, ("{}", e)))?;
         self.apply_loaded(&loaded);
+        // Failing after the load: the model goes with `loaded`, and this element leaves it.
+        let leave = |e: gst::ErrorMessage| {
+            if let Some(id) = &settings.model_instance_id {
+                sharing::leave(id, self.obj().as_ptr() as usize);
+            }
+            e
+        };
         let writer = match &settings.results_file {
             None => None,
-            Some(path) => Some(ResultsWriter::create(path).map_err(|e| {
-                gst::error_msg!(
-                    gst::ResourceError::OpenWrite,
-                    (
-                        "Cannot create results file '{}' (property 'results-file'): {}",
-                        path,
-                        e
-                    )
-                )
-            })?),
+            Some(path) => Some(
+                ResultsWriter::create(path)
+                    .map_err(|e| {
+                        gst::error_msg!(
+                            gst::ResourceError::OpenWrite,
+                            (
+                                "Cannot create results file '{}' (property 'results-file'): {}",
+                                path,
+                                e
+                            )
+                        )
+                    })
+                    .map_err(leave)?,
+            ),
         };
         let reloader = self
             .start_reloader()
-            .map_err(|e| gst::error_msg!(gst::CoreError::Failed, ("{}", e)))?;
+            .map_err(|e| leave(gst::error_msg!(gst::CoreError::Failed, ("{}", e))))?;
         self.publisher
             .start(writer, crate::inference::current_engine());
         *lock(&self.qos_earliest) = None;
