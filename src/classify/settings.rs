@@ -708,7 +708,9 @@ pub fn properties() -> &'static [glib::ParamSpec] {
                 .blurb(
                     "torchclassify-stats: frames, inferences, skipped (late by QoS), \
                      replaced (async frames a newer one replaced), below-threshold, regions \
-                     (classified in roi-list mode), mean-batch-size (images per forward), mean-inference-ms, \
+                     (classified in roi-list mode), mean-batch-size (images per forward this \
+                     element's frames took part in, counting those of the elements sharing the \
+                     model), mean-inference-ms (a batch's time shared by its images), \
                      max-inference-ms, frame-fps and inference-fps since the first frame \
                      (until EOS, after it), engine, overlap (pipelined, serial, measuring or \
                      none) and, once measured, overlap-pipelined-ms and overlap-serial-ms",
