@@ -637,20 +637,34 @@ fn check_file(path: &Path) -> Result<(), String> {
     }
 }
 
-/// libtorch's messages carry a C++ stack trace after the first lines; keep what a user can read.
+/// libtorch's messages carry a C++ stack trace after the first lines; keep what a user can read:
+/// the first three lines, and the exception's own line (`RuntimeError: …`) where a TorchScript
+/// traceback pushed it further down.
 fn torch_message(e: &tch::TchError) -> String {
-    let text = e.to_string();
+    message_text(&e.to_string())
+}
+
+fn message_text(text: &str) -> String {
     let text = text
         .split("Exception raised from")
         .next()
-        .unwrap_or(&text)
+        .unwrap_or(text)
         .trim();
-    let mut lines: Vec<&str> = text
+    let all: Vec<&str> = text
         .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty())
-        .take(3)
         .collect();
+    let mut lines: Vec<&str> = all.iter().take(3).copied().collect();
+    let is_exception = |l: &&str| {
+        l.split_once(':')
+            .is_some_and(|(name, _)| name.ends_with("Error") && !name.contains(' '))
+    };
+    if !lines.iter().any(is_exception)
+        && let Some(last) = all.iter().skip(3).copied().rfind(is_exception)
+    {
+        lines.push(last);
+    }
     if lines.is_empty() {
         lines.push("unknown libtorch error");
     }
@@ -1173,5 +1187,35 @@ fn model_thread(
             // Nothing to take: wake the waiting clients now (the loop then waits for work).
             shared.cond.notify_all();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::message_text;
+
+    #[test]
+    fn a_torchscript_traceback_keeps_its_exception_line() {
+        let text = "The following operation failed in the TorchScript interpreter.\n\
+                    Traceback of TorchScript (most recent call last):\n  \
+                    File \"code/__torch__.py\", line 9, in forward\n    \
+                    x = torch.flatten(input)\n    \
+                    return torch.linear(x, w)\n\
+                    RuntimeError: mat1 and mat2 shapes cannot be multiplied (2x10 and 20x10)\n";
+        let m = message_text(text);
+        assert!(m.starts_with("The following operation failed"), "{m}");
+        assert!(
+            m.ends_with("RuntimeError: mat1 and mat2 shapes cannot be multiplied (2x10 and 20x10)"),
+            "{m}"
+        );
+    }
+
+    #[test]
+    fn a_short_message_stays_and_the_stack_trace_goes() {
+        assert_eq!(
+            message_text("open file failed\nException raised from foo at bar.cpp:12\nframe #0"),
+            "open file failed"
+        );
+        assert_eq!(message_text(""), "unknown libtorch error");
     }
 }
