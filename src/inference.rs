@@ -570,6 +570,12 @@ impl Model {
         true
     }
 
+    /// [`Model::replaced`], [`Model::forwards`] and [`Model::images`] in one lock.
+    pub fn counters(&self) -> (u64, u64, u64) {
+        self.with_client(|c| (c.replaced, c.forwards, c.images))
+            .unwrap_or_default()
+    }
+
     /// How many of this handle's submitted jobs were replaced by newer ones before the model got
     /// to them.
     pub fn replaced(&self) -> u64 {

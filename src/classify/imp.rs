@@ -379,8 +379,7 @@ impl TorchClassify {
                 backend::prepare(format, buffer, selection, &mut input.buffers, classes)
             },
         );
-        let replaced = state.model.replaced();
-        let (images, forwards) = (state.model.images(), state.model.forwards());
+        let (replaced, forwards, images) = state.model.counters();
         let overlap = match (state.async_, state.scheduler.live()) {
             (false, Some(false)) => Some(state.scheduler.overlap().choice()),
             _ => None,
