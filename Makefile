@@ -14,6 +14,8 @@ SHARED      ?= $(abspath ../shared)
 TORCH_HOME  ?= $(if $(wildcard $(SHARED)/torch_home/hub),$(SHARED)/torch_home,)
 SOURCE      ?= file
 TEST_MODELS := $(CURDIR)/target/test-models
+# GstAnalytics meta (GStreamer 1.24+): the `analytics` cargo feature where pkg-config finds it.
+FEATURES    ?= $(shell pkg-config --exists 'gstreamer-analytics-1.0 >= 1.24' && echo analytics)
 
 TORCH_ENV = VIRTUAL_ENV=$(VENV) PATH="$(VENV)/bin:$$PATH" LIBTORCH_USE_PYTORCH=1
 PLUGIN    = target/release/libgsttorch.so
@@ -30,7 +32,7 @@ venv: deps
 	tools/setup.sh venv $(VENV)
 
 build: venv
-	$(TORCH_ENV) cargo build --release
+	$(TORCH_ENV) cargo build --release $(if $(FEATURES),--features $(FEATURES))
 
 $(MODEL): tools/export_model.py | venv
 	$(if $(TORCH_HOME),TORCH_HOME=$(TORCH_HOME)) $(VENV)/bin/python tools/export_model.py --output $(MODEL)
@@ -53,15 +55,15 @@ test-models: venv $(MODEL)
 
 test: install model test-models
 	tools/check_elements.py
-	$(TORCH_ENV) cargo clippy --release --all-targets -- -D warnings
+	$(TORCH_ENV) cargo clippy --release --all-targets $(if $(FEATURES),--features $(FEATURES)) -- -D warnings
 	$(TORCH_ENV) GST_TORCH_MODEL=$(MODEL) GST_TORCH_TEST_MODELS=$(TEST_MODELS) GST_TORCH_SHARED=$(SHARED) \
-		cargo test --release
-	$(TORCH_ENV) cargo build --release --examples
+		cargo test --release $(if $(FEATURES),--features $(FEATURES))
+	$(TORCH_ENV) cargo build --release --examples $(if $(FEATURES),--features $(FEATURES))
 	GST_TORCH_MODEL=$(MODEL) GST_TORCH_TEST_MODELS=$(TEST_MODELS) GST_TORCH_SHARED=$(SHARED) tests/pipelines.sh
 
 # Side-by-side benchmark (tools/bench/bench.py); QUICK=1 for a short run.
 bench: install model
-	$(TORCH_ENV) cargo build --release --example raw_model --example regions_bench
+	$(TORCH_ENV) cargo build --release --example raw_model --example regions_bench $(if $(FEATURES),--features $(FEATURES))
 	GST_TORCH_MODEL=$(MODEL) GST_TORCH_SHARED=$(SHARED) VENV=$(VENV) tools/bench/bench.py \
 		--seed-model $(SEED_MODEL) $(if $(QUICK),--quick)
 
