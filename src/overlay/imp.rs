@@ -339,8 +339,9 @@ impl ElementImpl for TorchOverlay {
                  full-frame ROI meta with a torchclassify param) in a corner of the frame, and \
                  each region torchclassify classified (any other ROI meta with a torchclassify \
                  param, from inference-region=roi-list) as an outline of its box with its \
-                 caption; or attaches it all as overlay composition meta for a downstream that \
-                 composites",
+                 caption; with the analytics feature, also a full-frame GstAnalyticsClsMtd and \
+                 each GstAnalyticsODMtd with a related ClsMtd that no ROI meta draws; or \
+                 attaches it all as overlay composition meta for a downstream that composites",
                 "gst-torch developers",
             )
         });
