@@ -219,19 +219,18 @@ pub fn carry_regions(
     if latest.is_empty() {
         return;
     }
-    let rois: Vec<Region> = buffer
+    // Each ROI meta's region (None: wholly outside the frame), by position.
+    let rois: Vec<Option<Region>> = buffer
         .iter_meta::<gst_video::VideoRegionOfInterestMeta>()
         .enumerate()
         .map(|(index, m)| {
-            Region::clipped(m.id(), m.roi_type(), m.rect(), frame)
-                .map(|r| Region { index, ..r })
-                .unwrap_or_default()
+            Region::clipped(m.id(), m.roi_type(), m.rect(), frame).map(|r| Region { index, ..r })
         })
         .collect();
     let mut detections = detections(buffer, frame);
     let mut results = Vec::new();
     for (index, c) in given {
-        let Some(roi) = rois.get(*index) else {
+        let Some(Some(roi)) = rois.get(*index) else {
             continue;
         };
         let mut region = roi.clone();
@@ -241,7 +240,7 @@ pub fn carry_regions(
         results.push((region, c.clone()));
     }
     // The rest: ODMtds without a ROI meta of their box.
-    detections.retain(|d| !rois.iter().any(|r| same_box(r, &d.region)));
+    detections.retain(|d| !rois.iter().flatten().any(|r| same_box(r, &d.region)));
     let once_here = |id: i32| detections.iter().filter(|d| d.region.id == id).count() == 1;
     for d in &detections {
         let id = d.region.id;
