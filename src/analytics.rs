@@ -302,3 +302,132 @@ pub fn classification(
         .collect();
     Classification::new(top_k, FrameInfo::default(), gst::ClockTime::ZERO)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn od_boxes_are_clipped_to_the_frame() {
+        let frame = (640, 480);
+        assert_eq!(clip_location(10, 20, 30, 40, frame), Some((10, 20, 30, 40)));
+        assert_eq!(clip_location(-10, -20, 30, 40, frame), Some((0, 0, 20, 20)));
+        assert_eq!(
+            clip_location(600, 400, 100, 100, frame),
+            Some((600, 400, 40, 80))
+        );
+        assert_eq!(clip_location(640, 0, 10, 10, frame), None);
+        assert_eq!(clip_location(0, 0, 0, 10, frame), None);
+        assert_eq!(clip_location(0, 0, -5, 10, frame), None);
+        assert_eq!(
+            clip_location(i32::MIN, i32::MIN, i32::MAX, i32::MAX, frame),
+            None
+        );
+        assert_eq!(
+            clip_location(0, 0, i32::MAX, i32::MAX, frame),
+            Some((0, 0, 640, 480))
+        );
+    }
+
+    /// A buffer with ROI metas and ODMtds: `(type, x, y, w, h)` each.
+    fn buffer(
+        rois: &[(&str, u32, u32, u32, u32)],
+        ods: &[(&str, i32, i32, i32, i32)],
+    ) -> gst::Buffer {
+        gst::init().unwrap();
+        let mut buffer = gst::Buffer::new();
+        let b = buffer.get_mut().unwrap();
+        for (t, x, y, w, h) in rois {
+            gst_video::VideoRegionOfInterestMeta::add(b, t, (*x, *y, *w, *h));
+        }
+        let mut meta = AnalyticsRelationMeta::add(b);
+        for (t, x, y, w, h) in ods {
+            meta.add_od_mtd(glib::Quark::from_str(*t), *x, *y, *w, *h, 0.5)
+                .unwrap();
+        }
+        buffer
+    }
+
+    fn roi_regions(buffer: &gst::BufferRef, frame: (u32, u32)) -> Vec<Region> {
+        buffer
+            .iter_meta::<gst_video::VideoRegionOfInterestMeta>()
+            .enumerate()
+            .filter_map(|(index, m)| {
+                Region::clipped(m.id(), m.roi_type(), m.rect(), frame)
+                    .map(|r| Region { index, ..r })
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_od_of_a_roi_s_box_and_type_is_that_region() {
+        let frame = (640, 480);
+        let b = buffer(
+            &[("car", 10, 10, 100, 100), ("face", 200, 200, 50, 50)],
+            &[
+                ("car", 10, 10, 100, 100), // the first ROI's
+                ("dog", 200, 200, 50, 50), // the second's box, another type: its own
+                ("face", 300, 10, 60, 60), // its own
+                ("face", 700, 10, 60, 60), // outside the frame
+            ],
+        );
+        let mut out = roi_regions(&b, frame);
+        select(|_| true, &b, frame, &mut out);
+        let got: Vec<_> = out
+            .iter()
+            .map(|r| (r.roi_type.as_str(), r.index, r.od, r.x))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("car", 0, Some(0), 10),
+                ("face", 1, None, 200),
+                ("dog", Region::NO_ROI, Some(1), 200),
+                ("face", Region::NO_ROI, Some(2), 300),
+            ]
+        );
+        // object-class and min-roi-size apply to ODMtds as to ROI metas.
+        let mut out = roi_regions(&b, frame);
+        out.retain(|r| r.roi_type == "face");
+        select(|r| r.roi_type == "face", &b, frame, &mut out);
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[1].od, Some(2));
+    }
+
+    #[test]
+    fn results_are_related_from_their_od_and_read_back() {
+        let frame = (640, 480);
+        let mut b = buffer(&[("car", 10, 10, 100, 100)], &[("dog", 300, 10, 60, 60)]);
+        let mut out = roi_regions(&b, frame);
+        select(|_| true, &b, frame, &mut out);
+        let c = |label: &str| {
+            Classification::new(
+                vec![Prediction {
+                    class_id: 1,
+                    label: Arc::from(label),
+                    confidence: 0.75,
+                }],
+                FrameInfo::default(),
+                gst::ClockTime::ZERO,
+            )
+            .unwrap()
+        };
+        let results: Vec<_> = out.iter().map(|r| (r.clone(), c(&r.roi_type))).collect();
+        attach_regions(b.get_mut().unwrap(), &results);
+        attach(b.get_mut().unwrap(), &c("frame"));
+        let (full, boxes) = super::results(&b);
+        assert_eq!(full.unwrap().label(), "frame");
+        let mut boxes: Vec<_> = boxes
+            .into_iter()
+            .map(|(rect, c)| (rect, c.label().to_string(), c.confidence()))
+            .collect();
+        boxes.sort_by_key(|b| b.0);
+        assert_eq!(
+            boxes,
+            [
+                ((10, 10, 100, 100), "car".to_string(), 0.75),
+                ((300, 10, 60, 60), "dog".to_string(), 0.75),
+            ]
+        );
+    }
+}
