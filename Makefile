@@ -21,7 +21,7 @@ TORCH_ENV = VIRTUAL_ENV=$(VENV) PATH="$(VENV)/bin:$$PATH" LIBTORCH_USE_PYTORCH=1
 PLUGIN    = target/release/libgsttorch.so
 
 .PHONY: all deps venv build model install demo test test-models fuzz bench bench-models accuracy clean \
-	aarch64 test-aarch64
+	aarch64 test-aarch64 test-debian13
 
 all: build
 
@@ -100,6 +100,13 @@ aarch64:
 test-aarch64: aarch64 $(SEED_MODEL) test-models
 	ROOTFS_MODEL=$(SEED_MODEL) ROOTFS_BIND="$(wildcard $(SHARED)) $(TEST_MODELS)" GST_TORCH_SHARED=$(SHARED) \
 		GST_TORCH_TEST_MODELS=$(TEST_MODELS) $(ROOTFS) debian13-arm64 tools/test-aarch64.sh
+
+# Debian 13 (GStreamer 1.26, the GstAnalytics meta) in a cached amd64 root (tools/rootfs.sh
+# debian13): the plugin built there with the host's Rust and this venv's libtorch (into
+# target/debian13) and installed per user with $(MODEL); tools/test-debian13.sh tests it there.
+test-debian13: venv $(MODEL) test-models
+	ROOTFS_VENV=$(VENV) ROOTFS_MODEL=$(MODEL) ROOTFS_BIND="$(wildcard $(SHARED)) $(TEST_MODELS)" \
+		GST_TORCH_SHARED=$(SHARED) GST_TORCH_TEST_MODELS=$(TEST_MODELS) $(ROOTFS) debian13 tools/test-debian13.sh
 
 clean:
 	cargo clean
