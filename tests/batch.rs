@@ -147,6 +147,7 @@ fn int8_model_runs_three_photos_as_one_forward() {
         y: 2,
         width: 30,
         height: 40,
+        od: None,
     };
     buffers.regions.push(region.clone());
     let (forwards, images_run) = (model.forwards(), model.images());

@@ -603,7 +603,8 @@ impl ElementImpl for TorchClassify {
                 "Filter/Analyzer/Video",
                 "Classifies each video frame with a TorchScript model (default: int8 \
                  MobileNetV2 on ImageNet) through libtorch; video passes through untouched, \
-                 results go to buffer meta and `torchclassify` element messages",
+                 results go to buffer meta (with the analytics feature, GstAnalytics \
+                 classification meta too) and `torchclassify` element messages",
                 "gst-torch developers",
             )
         });
