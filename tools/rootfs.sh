@@ -167,7 +167,11 @@ inside() {
     src=${bind%%:*}
     dst=${bind#*:}
     [ -e "$src" ] || { log "ROOTFS_BIND: $src does not exist"; exit 1; }
-    mkdir -p "$root$dst"
+    if [ -d "$src" ]; then
+      mkdir -p "$root$dst"
+    else # a file is mounted on a file
+      mkdir -p "$(dirname "$root$dst")" && touch "$root$dst"
+    fi
     mount --rbind "$src" "$root$dst"
   done
   local env=(HOME=/root USER=root LOGNAME=root LANG=C.UTF-8 TERM="${TERM:-dumb}"
@@ -196,6 +200,10 @@ run_at() {
     # The host's Rust and libtorch, where they exist (finish_debian13 says when they do not).
     local dir torch
     for dir in "$RUSTUP_DIR" "$CARGO_DIR" "$HOST_VENV"; do [ -d "$dir" ] && extra+=" $dir"; done
+    # The root is shared by every checkout: each command sees its own checkout's plugin at the
+    # per-user path (finish_debian13's copy there is the last one built).
+    [ -f "$DEBIAN13_TARGET/release/libgsttorch.so" ] &&
+      extra+=" $DEBIAN13_TARGET/release/libgsttorch.so:$PLUGIN_IN_ROOT"
     extra_env="RUSTUP_HOME=$RUSTUP_DIR CARGO_HOME=$CARGO_DIR CARGO_TARGET_DIR=$DEBIAN13_TARGET"
     torch=$(venv_torch) && extra_env+=" LIBTORCH=$torch"
     extra_path=$CARGO_DIR/bin
