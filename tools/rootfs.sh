@@ -81,6 +81,7 @@ RUSTUP_DIR=${RUSTUP_HOME:-$HOME/.rustup}
 CARGO_DIR=${CARGO_HOME:-$HOME/.cargo}
 HOST_VENV=${ROOTFS_VENV:-$DATA_HOME/gst-torch/venv}
 DEBIAN13_TARGET=$CHECKOUT/target/debian13
+DEBIAN13_PLUGINS=$DEBIAN13_TARGET/gstreamer-1.0-plugins # this checkout's plugin alone
 
 log() { printf '[rootfs] %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
@@ -196,6 +197,11 @@ run_at() {
     # The host's Rust and libtorch, where they exist (finish_debian13 says when they do not).
     local dir torch
     for dir in "$RUSTUP_DIR" "$CARGO_DIR" "$HOST_VENV"; do [ -d "$dir" ] && extra+=" $dir"; done
+    # The root is shared by every checkout: each command sees its own checkout's plugin in the
+    # per-user plugin directory (the root's own copy there is the last one built). A directory,
+    # not the file: installing a file unlinks the old one, which would detach a file mount in
+    # every other namespace.
+    [ -f "$DEBIAN13_PLUGINS/libgsttorch.so" ] && extra+=" $DEBIAN13_PLUGINS:$(dirname "$PLUGIN_IN_ROOT")"
     extra_env="RUSTUP_HOME=$RUSTUP_DIR CARGO_HOME=$CARGO_DIR CARGO_TARGET_DIR=$DEBIAN13_TARGET"
     torch=$(venv_torch) && extra_env+=" LIBTORCH=$torch"
     extra_path=$CARGO_DIR/bin
@@ -312,6 +318,7 @@ finish_debian13() {
   log "debian13: cargo build --release${features[*]:+ ${features[*]}} (into $DEBIAN13_TARGET)"
   run debian13 /bin/sh -c 'cd "$0" && cargo build --release --quiet "$@"' "$CHECKOUT" "${features[@]}" ||
     die "debian13: building the plugin failed"
+  install_if_changed "$DEBIAN13_TARGET/release/libgsttorch.so" "$DEBIAN13_PLUGINS/libgsttorch.so"
   install_if_changed "$DEBIAN13_TARGET/release/libgsttorch.so" "$root$PLUGIN_IN_ROOT"
 }
 
