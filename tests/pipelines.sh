@@ -191,7 +191,7 @@ multi_camera_publishes_every_camera() { # 3 cameras sharing one model: --file, t
   count_cameras "$out/cams.jsonl" $n $frames || return 1
   # MQTT: a mosquitto on a free loopback port and a subscriber (mosquitto_sub if installed, else a
   # few lines of MQTT 3.1.1 over a socket); every camera's messages must arrive.
-  local broker port conf sub pid
+  local broker port conf sub pid sub_pid
   broker=$(command -v mosquitto || echo /usr/sbin/mosquitto)
   [ -x "$broker" ] || { echo "no mosquitto (tools/setup.sh deps installs it)"; return 1; }
   port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
@@ -209,7 +209,7 @@ multi_camera_publishes_every_camera() { # 3 cameras sharing one model: --file, t
     sub=(python3 -c "$MQTT_SUB" 127.0.0.1 "$port" gst-torch/results $((n * frames)) 30)
   fi
   "${sub[@]}" >"$out/mqtt.jsonl" 2>"$out/sub" &
-  local sub_pid=$!
+  sub_pid=$!
   sleep 0.5 # subscribed before the cameras start (the broker keeps nothing for late subscribers)
   timeout 60 pipelines/multi-camera.sh $n --frames $frames --address 127.0.0.1:"$port" $MODEL_PROP \
     >"$out/cams" 2>&1 || { cat "$out/cams"; kill "$pid" "$sub_pid" 2>/dev/null; return 1; }
