@@ -14,12 +14,14 @@ SHARED      ?= $(abspath ../shared)
 TORCH_HOME  ?= $(if $(wildcard $(SHARED)/torch_home/hub),$(SHARED)/torch_home,)
 SOURCE      ?= file
 TEST_MODELS := $(CURDIR)/target/test-models
+# GstAnalytics meta (GStreamer 1.24+): the `analytics` cargo feature where pkg-config finds it.
+FEATURES    ?= $(shell pkg-config --exists 'gstreamer-analytics-1.0 >= 1.24' && echo analytics)
 
 TORCH_ENV = VIRTUAL_ENV=$(VENV) PATH="$(VENV)/bin:$$PATH" LIBTORCH_USE_PYTORCH=1
 PLUGIN    = target/release/libgsttorch.so
 
 .PHONY: all deps venv build model install demo test test-models fuzz bench bench-models accuracy clean \
-	aarch64 test-aarch64
+	aarch64 test-aarch64 test-debian13
 
 all: build
 
@@ -30,7 +32,7 @@ venv: deps
 	tools/setup.sh venv $(VENV)
 
 build: venv
-	$(TORCH_ENV) cargo build --release
+	$(TORCH_ENV) cargo build --release $(if $(FEATURES),--features $(FEATURES))
 
 $(MODEL): tools/export_model.py | venv
 	$(if $(TORCH_HOME),TORCH_HOME=$(TORCH_HOME)) $(VENV)/bin/python tools/export_model.py --output $(MODEL)
@@ -53,15 +55,15 @@ test-models: venv $(MODEL)
 
 test: install model test-models
 	tools/check_elements.py
-	$(TORCH_ENV) cargo clippy --release --all-targets -- -D warnings
+	$(TORCH_ENV) cargo clippy --release --all-targets $(if $(FEATURES),--features $(FEATURES)) -- -D warnings
 	$(TORCH_ENV) GST_TORCH_MODEL=$(MODEL) GST_TORCH_TEST_MODELS=$(TEST_MODELS) GST_TORCH_SHARED=$(SHARED) \
-		cargo test --release
-	$(TORCH_ENV) cargo build --release --examples
+		cargo test --release $(if $(FEATURES),--features $(FEATURES))
+	$(TORCH_ENV) cargo build --release --examples $(if $(FEATURES),--features $(FEATURES))
 	GST_TORCH_MODEL=$(MODEL) GST_TORCH_TEST_MODELS=$(TEST_MODELS) GST_TORCH_SHARED=$(SHARED) tests/pipelines.sh
 
 # Side-by-side benchmark (tools/bench/bench.py); QUICK=1 for a short run.
 bench: install model
-	$(TORCH_ENV) cargo build --release --example raw_model --example regions_bench
+	$(TORCH_ENV) cargo build --release --example raw_model --example regions_bench $(if $(FEATURES),--features $(FEATURES))
 	GST_TORCH_MODEL=$(MODEL) GST_TORCH_SHARED=$(SHARED) VENV=$(VENV) tools/bench/bench.py \
 		--seed-model $(SEED_MODEL) $(if $(QUICK),--quick)
 
@@ -106,6 +108,13 @@ aarch64:
 test-aarch64: aarch64 $(SEED_MODEL) test-models
 	ROOTFS_MODEL=$(SEED_MODEL) ROOTFS_BIND="$(wildcard $(SHARED)) $(TEST_MODELS)" GST_TORCH_SHARED=$(SHARED) \
 		GST_TORCH_TEST_MODELS=$(TEST_MODELS) $(ROOTFS) debian13-arm64 tools/test-aarch64.sh
+
+# Debian 13 (GStreamer 1.26, the GstAnalytics meta) in a cached amd64 root (tools/rootfs.sh
+# debian13): the plugin built there with the host's Rust and this venv's libtorch (into
+# target/debian13) and installed per user with $(MODEL); tools/test-debian13.sh tests it there.
+test-debian13: venv $(MODEL) test-models
+	ROOTFS_VENV=$(VENV) ROOTFS_MODEL=$(MODEL) ROOTFS_BIND="$(wildcard $(SHARED)) $(TEST_MODELS)" \
+		GST_TORCH_SHARED=$(SHARED) GST_TORCH_TEST_MODELS=$(TEST_MODELS) $(ROOTFS) debian13 tools/test-debian13.sh
 
 clean:
 	cargo clean

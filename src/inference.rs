@@ -570,6 +570,12 @@ impl Model {
         true
     }
 
+    /// [`Model::replaced`], [`Model::forwards`] and [`Model::images`] in one lock.
+    pub fn counters(&self) -> (u64, u64, u64) {
+        self.with_client(|c| (c.replaced, c.forwards, c.images))
+            .unwrap_or_default()
+    }
+
     /// How many of this handle's submitted jobs were replaced by newer ones before the model got
     /// to them.
     pub fn replaced(&self) -> u64 {
@@ -591,6 +597,11 @@ impl Model {
 }
 
 impl SharedModel {
+    /// Whether some handle still holds the model thread.
+    pub fn alive(&self) -> bool {
+        self.0.strong_count() > 0
+    }
+
     /// A new handle on the model thread, with its own jobs of up to `max_batch` images and its
     /// own `on_result`; `on_result` back once no handle holds the thread any more.
     pub fn join(&self, max_batch: usize, on_result: OnResult) -> Result<Model, OnResult> {
@@ -632,20 +643,34 @@ fn check_file(path: &Path) -> Result<(), String> {
     }
 }
 
-/// libtorch's messages carry a C++ stack trace after the first lines; keep what a user can read.
+/// libtorch's messages carry a C++ stack trace after the first lines; keep what a user can read:
+/// the first three lines, and the exception's own line (`RuntimeError: …`) where a TorchScript
+/// traceback pushed it further down.
 fn torch_message(e: &tch::TchError) -> String {
-    let text = e.to_string();
+    message_text(&e.to_string())
+}
+
+fn message_text(text: &str) -> String {
     let text = text
         .split("Exception raised from")
         .next()
-        .unwrap_or(&text)
+        .unwrap_or(text)
         .trim();
-    let mut lines: Vec<&str> = text
+    let all: Vec<&str> = text
         .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty())
-        .take(3)
         .collect();
+    let mut lines: Vec<&str> = all.iter().take(3).copied().collect();
+    let is_exception = |l: &&str| {
+        l.split_once(':')
+            .is_some_and(|(name, _)| name.ends_with("Error") && !name.contains(' '))
+    };
+    if !lines.iter().any(is_exception)
+        && let Some(last) = all.iter().skip(3).copied().rfind(is_exception)
+    {
+        lines.push(last);
+    }
     if lines.is_empty() {
         lines.push("unknown libtorch error");
     }
@@ -936,6 +961,10 @@ fn take_jobs(hub: &mut Hub, batch: &mut Vec<Taken>, mut images: usize, limit: us
     images
 }
 
+/// A job's part of a batch: its share of the time, the forwards its images were in and the
+/// images those forwards ran.
+type Share = (Duration, u64, u64);
+
 /// Runs the jobs taken as few forwards as the limit allows: one job in place, several copied
 /// into `stage` one after the other (their outputs copied back). Returns the result, and per
 /// job its share of the time, the forwards its images were in and the images those ran.
@@ -944,7 +973,7 @@ fn run_batch(
     batch: &mut [Taken],
     g: &Geometry,
     stage: &mut (Vec<f32>, Vec<f32>),
-) -> (Result<Duration, String>, Vec<(Duration, u64, u64)>) {
+) -> (Result<Duration, String>, Vec<Share>) {
     let start = Instant::now();
     let (len, n) = (g.len, g.n);
     let total: usize = batch.iter().map(|t| t.job.buffers.count).sum();
@@ -1164,5 +1193,35 @@ fn model_thread(
             // Nothing to take: wake the waiting clients now (the loop then waits for work).
             shared.cond.notify_all();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::message_text;
+
+    #[test]
+    fn a_torchscript_traceback_keeps_its_exception_line() {
+        let text = "The following operation failed in the TorchScript interpreter.\n\
+                    Traceback of TorchScript (most recent call last):\n  \
+                    File \"code/__torch__.py\", line 9, in forward\n    \
+                    x = torch.flatten(input)\n    \
+                    return torch.linear(x, w)\n\
+                    RuntimeError: mat1 and mat2 shapes cannot be multiplied (2x10 and 20x10)\n";
+        let m = message_text(text);
+        assert!(m.starts_with("The following operation failed"), "{m}");
+        assert!(
+            m.ends_with("RuntimeError: mat1 and mat2 shapes cannot be multiplied (2x10 and 20x10)"),
+            "{m}"
+        );
+    }
+
+    #[test]
+    fn a_short_message_stays_and_the_stack_trace_goes() {
+        assert_eq!(
+            message_text("open file failed\nException raised from foo at bar.cpp:12\nframe #0"),
+            "open file failed"
+        );
+        assert_eq!(message_text(""), "unknown libtorch error");
     }
 }

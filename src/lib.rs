@@ -6,6 +6,8 @@
 
 use gst::glib;
 
+#[cfg(feature = "analytics")]
+pub mod analytics;
 mod classify;
 pub mod inference;
 pub mod labels;

@@ -147,6 +147,7 @@ pub fn region_from_structure(s: &gst::StructureRef) -> Result<(Region, Classific
         y: uint("y")?,
         width: uint("width")?,
         height: uint("height")?,
+        od: None,
     };
     Ok((region, c))
 }
@@ -213,6 +214,7 @@ mod tests {
             y: 20,
             width: 30,
             height: 40,
+            od: None,
         };
         let s = region_structure(&region, &c);
         assert_eq!(s.get::<i32>("roi-id").unwrap(), 4);

@@ -4,7 +4,10 @@
 //!   with a typed API for Rust applications;
 //! - a full-frame `GstVideoRegionOfInterestMeta` of roi type `classification` whose param
 //!   structure `torchclassify` holds the same fields as the bus message (see [`crate::message`]),
-//!   readable from C and Python on GStreamer 1.22 without our Rust types.
+//!   readable from C and Python on GStreamer 1.22 without our Rust types;
+//! - with the `analytics` feature (GStreamer 1.24+), the same results as `GstAnalyticsClsMtd`s
+//!   (regions: related from their `GstAnalyticsODMtd`s) in the buffer's
+//!   `GstAnalyticsRelationMeta` (see [`crate::analytics`]).
 
 use crate::message;
 use crate::postprocess::{Classification, Prediction, Region};
@@ -16,9 +19,11 @@ use std::fmt;
 pub const ROI_TYPE: &str = "classification";
 
 /// Attaches both metas to `buffer`: our typed meta (which takes `c`) and the full-frame ROI meta
-/// of a `width` × `height` frame.
+/// of a `width` × `height` frame (and with the `analytics` feature, a `GstAnalyticsClsMtd`).
 pub fn attach(buffer: &mut gst::BufferRef, c: Classification, width: u32, height: u32) {
     let param = message::to_structure(&c);
+    #[cfg(feature = "analytics")]
+    crate::analytics::attach(buffer, &c);
     ClassificationMeta::add(buffer, c);
     let mut roi =
         gst_video::VideoRegionOfInterestMeta::add(buffer, ROI_TYPE, (0, 0, width, height));
@@ -39,8 +44,11 @@ pub fn from_roi_meta(buffer: &gst::BufferRef) -> Option<Classification> {
 
 /// `inference-region=roi-list`: adds each region's result as a `torchclassify` param (the
 /// fields of [`message::region_structure`]) to the buffer's ROI meta it was taken from (by
-/// position, [`Region::index`]).
+/// position, [`Region::index`]); with the `analytics` feature, each one's `GstAnalyticsClsMtd`
+/// related from its `GstAnalyticsODMtd` ([`crate::analytics::attach_regions`]).
 pub fn attach_regions(buffer: &mut gst::BufferRef, results: &[(Region, Classification)]) {
+    #[cfg(feature = "analytics")]
+    crate::analytics::attach_regions(buffer, results);
     let mut results = results.iter().peekable();
     for (index, mut meta) in buffer
         .iter_meta_mut::<gst_video::VideoRegionOfInterestMeta>()
@@ -57,28 +65,45 @@ pub fn attach_regions(buffer: &mut gst::BufferRef, results: &[(Region, Classific
 /// `inference-region=roi-list` on a frame the model did not run on: gives the newest results
 /// to the buffer's ROI metas of the same id (a tracker's ids), where that id names one region
 /// both among those results and on the buffer (detectors that set no id leave them all 0: with
-/// several regions, nothing is carried) and the meta has no result yet.
-pub fn carry_regions(buffer: &mut gst::BufferRef, latest: &[(Region, Classification)]) {
+/// several regions, nothing is carried) and the meta has no result yet. With the `analytics`
+/// feature, their `GstAnalyticsClsMtd`s too ([`crate::analytics::carry_regions`]: `frame` is the
+/// frame's width and height).
+pub fn carry_regions(
+    buffer: &mut gst::BufferRef,
+    latest: &[(Region, Classification)],
+    frame: (u32, u32),
+) {
     if latest.is_empty() {
         return;
     }
+    let mut given = Vec::new();
     let ids: Vec<i32> = buffer
         .iter_meta::<gst_video::VideoRegionOfInterestMeta>()
         .map(|m| m.id())
         .collect();
     let once = |id: i32| ids.iter().filter(|&&i| i == id).count() == 1;
-    for mut meta in buffer.iter_meta_mut::<gst_video::VideoRegionOfInterestMeta>() {
+    for (index, mut meta) in buffer
+        .iter_meta_mut::<gst_video::VideoRegionOfInterestMeta>()
+        .enumerate()
+    {
         if meta.param(message::STRUCTURE_NAME).is_some() {
             continue;
         }
         let id = meta.id();
-        let mut same = latest.iter().filter(|(r, _)| r.id == id);
+        let mut same = latest
+            .iter()
+            .filter(|(r, _)| r.id == id && r.index != Region::NO_ROI);
         if let (Some((region, c)), None) = (same.next(), same.next())
             && once(id)
         {
             meta.add_param(message::region_structure(region, c));
+            given.push((index, c.clone()));
         }
     }
+    #[cfg(feature = "analytics")]
+    crate::analytics::carry_regions(buffer, frame, latest, &given);
+    #[cfg(not(feature = "analytics"))]
+    let _ = (frame, given);
 }
 
 /// The regions' results on a buffer (`inference-region=roi-list`), read from the ROI metas'

@@ -53,8 +53,9 @@ pub struct FrameInfo {
 pub struct Region {
     /// The ROI meta's id (a tracker's object id; detectors that set none leave 0).
     pub id: i32,
-    /// Which of the buffer's ROI metas it is (their order on the buffer); not carried in
-    /// messages (0 when parsed from one).
+    /// Which of the buffer's ROI metas it is (their order on the buffer), [`Region::NO_ROI`]
+    /// for a region read from a `GstAnalyticsODMtd` alone; not carried in messages (0 when
+    /// parsed from one).
     pub index: usize,
     /// The ROI meta's type (what the detector called it: "car", "face", ...).
     pub roi_type: String,
@@ -62,9 +63,16 @@ pub struct Region {
     pub y: u32,
     pub width: u32,
     pub height: u32,
+    /// `--features analytics`: the id of the buffer's `GstAnalyticsODMtd` of this box (the
+    /// region's own, or the one of its ROI meta's box), which its result's `GstAnalyticsClsMtd`
+    /// is related from; not carried in messages.
+    pub od: Option<u32>,
 }
 
 impl Region {
+    /// [`Region::index`] of a region that is no ROI meta (a `GstAnalyticsODMtd`'s).
+    pub const NO_ROI: usize = usize::MAX;
+
     /// The part of the rectangle (x, y, width, height) inside a `frame_width` x `frame_height`
     /// frame, as a region; None when nothing of it is inside.
     pub fn clipped(
@@ -83,6 +91,7 @@ impl Region {
             y,
             width: right - x,
             height: bottom - y,
+            od: None,
         })
     }
 }

@@ -149,6 +149,7 @@ mod tests {
             y: 2,
             width: 3,
             height: 4,
+            od: None,
         };
         let v = regions_to_json(
             &c.frame,

@@ -147,6 +147,7 @@ fn int8_model_runs_three_photos_as_one_forward() {
         y: 2,
         width: 30,
         height: 40,
+        od: None,
     };
     buffers.regions.push(region.clone());
     let (forwards, images_run) = (model.forwards(), model.images());
@@ -326,4 +327,77 @@ fn submitted_batch_reaches_the_callback_with_its_count_and_regions() {
     for ((photo, range), class) in photos().iter().zip(&classes) {
         assert!(range.contains(class), "{photo}: {class}");
     }
+}
+
+#[test]
+fn jobs_of_three_handles_run_as_one_forward_each_with_its_own_logits() {
+    let inputs = inputs();
+    // Three handles on one model thread (what `model-instance-id` gives three elements), one
+    // image each per job; the model waits up to a second for the others to fill a forward.
+    let first = Model::load(
+        ModelConfig {
+            batch_size: 3,
+            batch_timeout: std::time::Duration::from_secs(1),
+            ..config(model(), 1)
+        },
+        Box::new(|_, _, _| {}),
+    )
+    .unwrap();
+    let shared = first.share();
+    let handles: Vec<Model> = std::iter::once(first)
+        .chain((0..2).map(|_| {
+            let joined = shared.join(1, Box::new(|_, _, _| {}));
+            joined.unwrap_or_else(|_| panic!("the model is running"))
+        }))
+        .collect();
+    assert!(
+        handles
+            .iter()
+            .all(|m| m.shares(&shared) && m.clients() == 3)
+    );
+    assert_eq!(
+        handles[0].max_batch(),
+        1,
+        "each handle's jobs hold one image"
+    );
+    let single = singles(&handles[0], &inputs, 100);
+    let (forwards, images) = (handles[0].forwards(), handles[0].images());
+
+    // Each handle queues from a thread of its own, as three streaming threads would.
+    let batched: Vec<Vec<f32>> = std::thread::scope(|scope| {
+        let running: Vec<_> = handles
+            .iter()
+            .zip(&inputs)
+            .map(|(model, input)| {
+                scope.spawn(move || {
+                    let buffers = run(model, 1, job(model, &[input])).unwrap();
+                    per_image(model, &buffers).remove(0)
+                })
+            })
+            .collect();
+        running.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    // int8 kernels may round a batch differently from one image on some CPUs: the classes.
+    for ((photo, classes), (b, s)) in photos().iter().zip(batched.iter().zip(&single)) {
+        assert!(classes.contains(&argmax(b)), "{photo}: {}", argmax(b));
+        assert_eq!(argmax(b), argmax(s), "{photo}: batched and alone disagree");
+    }
+    for (i, model) in handles.iter().enumerate() {
+        let (f, n) = (model.forwards(), model.images());
+        let (f, n) = if i == 0 {
+            (f - forwards, n - images)
+        } else {
+            (f, n)
+        };
+        assert_eq!((f, n), (1, 3), "handle {i}: one forward of three images");
+    }
+
+    // The thread lives while any handle does.
+    let last = handles.into_iter().last().unwrap();
+    assert!(shared.join(1, Box::new(|_, _, _| {})).is_ok());
+    drop(last);
+    assert!(
+        shared.join(1, Box::new(|_, _, _| {})).is_err(),
+        "the last handle stopped it"
+    );
 }

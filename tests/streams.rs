@@ -183,15 +183,30 @@ fn shared_frames_are_batched_and_each_keeps_its_own_result() {
 #[test]
 fn a_model_taking_one_image_per_forward_runs_a_batch_frame_by_frame() {
     let _s = serial();
-    let props = format!(
-        "model-instance-id=one model={} batch-size=3 batch-timeout=1000000000",
-        test_model("batch1_only.pt")
+    // batch1_only.pt (10 classes) takes one image per forward: what each photo gets from it
+    // alone, each stream must get from it shared and batched.
+    let model = format!(
+        "model={} labels={}",
+        test_model("batch1_only.pt"),
+        test_model("ten_labels.txt")
     );
-    let o = three_streams(&props);
-    assert_each_stream_its_own(&o, "batch1_only.pt shared");
+    let alone = three_streams(&model);
+    let shared = three_streams(&format!(
+        "{model} model-instance-id=one batch-size=3 batch-timeout=1000000000"
+    ));
+    assert_eq!((&alone.error, &shared.error), (&None, &None));
     for name in ["cat", "coffee", "orange"] {
+        let top1 = |o: &Outcome| -> Vec<u32> {
+            o.results[name].iter().map(|c| c.top1().class_id).collect()
+        };
         assert_eq!(
-            mean_batch_size(&o, name),
+            top1(&alone)[..1],
+            top1(&alone)[1..2],
+            "{name}: one photo, one class"
+        );
+        assert_eq!(top1(&shared), top1(&alone), "{name}: shared as alone");
+        assert_eq!(
+            mean_batch_size(&shared, name),
             1.0,
             "{name}: one image per forward"
         );
@@ -268,4 +283,48 @@ fn a_hot_swap_on_one_element_swaps_the_shared_model_for_all() {
         );
     }
     assert_eq!(o.model_threads, Some(1));
+}
+
+#[test]
+fn async_and_interval_keep_their_meaning_per_element_on_a_shared_model() {
+    let _s = serial();
+    // cat: async (frames pass at once, results come as the model gives them); coffee: every
+    // third frame; orange: every frame. All batched on one model.
+    let shared = "model-instance-id=mixed batch-size=3 batch-timeout=20000000";
+    let description = [
+        branch("cat", "cat.png", &format!("{shared} async=true")),
+        branch(
+            "coffee",
+            "coffee.png",
+            &format!("{shared} inference-interval=3"),
+        ),
+        branch("orange", "orange.jpg", shared),
+    ]
+    .join(" ");
+    let o = play(&description, |_, _, _| {}, Duration::from_secs(120));
+    assert_eq!(o.error, None);
+    assert_eq!(o.model_threads, Some(1));
+    let inferences = |name: &str| o.stats[name].get::<u64>("inferences").unwrap();
+    assert!(inferences("cat") >= 1, "async: some frames ran");
+    assert_eq!(
+        inferences("coffee"),
+        u64::from(FRAMES.div_ceil(3)),
+        "every third frame"
+    );
+    assert_eq!(inferences("orange"), u64::from(FRAMES), "every frame");
+    for (name, class) in [
+        ("cat", CAT),
+        ("coffee", ESPRESSO..=ESPRESSO),
+        ("orange", ORANGE..=ORANGE),
+    ] {
+        let results = o.results.get(name).map_or(&[][..], Vec::as_slice);
+        assert!(!results.is_empty(), "{name}: no results");
+        for c in results {
+            assert!(
+                class.contains(&c.top1().class_id),
+                "{name} got {}",
+                c.top1().label
+            );
+        }
+    }
 }

@@ -29,6 +29,16 @@
 #                   debian13-arm64 root mounted at /sysroot: `make aarch64` builds there (trixie's
 #                   rustc 1.85 is too old for this code; sid's can cross-compile with
 #                   libstd-rust-dev:arm64).
+#   debian13        Debian 13 (trixie) amd64: GStreamer 1.26 with its development files (analytics
+#                   included), PyGObject and the GstAnalytics typelib, gcc; `make test-debian13`
+#                   tests there. No Rust or libtorch of its own (trixie's rustc 1.85 is too old):
+#                   the host's rustup and cargo homes and the host's venv (ROOTFS_VENV, default
+#                   `make venv`'s) are mounted at the same paths, with RUSTUP_HOME, CARGO_HOME,
+#                   LIBTORCH (the venv's torch) and CARGO_TARGET_DIR=target/debian13 (the host's
+#                   builds are not touched) set for every command. On every run the plugin is built
+#                   there (with the `analytics` feature when Cargo.toml has it; cargo rebuilds only
+#                   what changed) and installed per user, with the default model (ROOTFS_MODEL,
+#                   default the host's mobilenet_v2_quantized.pt from `make model`) when it changed.
 # A root for another Debian release or architecture is one more entry in ROOTS (and, if it needs
 # more than packages, a finish_NAME function).
 set -euo pipefail
@@ -57,7 +67,20 @@ SUITE[sid-cross]=sid
 ARCH[sid-cross]=amd64
 PACKAGES[sid-cross]="ca-certificates rustc cargo libstd-rust-dev:arm64 gcc-aarch64-linux-gnu
   g++-aarch64-linux-gnu pkgconf binutils-aarch64-linux-gnu file"
-ROOT_NAMES=(debian13-arm64 sid-cross)
+SUITE[debian13]=trixie
+ARCH[debian13]=amd64
+PACKAGES[debian13]="ca-certificates pkgconf gcc g++ libc6-dev gstreamer1.0-tools
+  gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad libgstreamer1.0-dev
+  libgstreamer-plugins-base1.0-dev libgstreamer-plugins-bad1.0-dev python3 python3-gi
+  gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0 gir1.2-gst-plugins-bad-1.0 libpango1.0-dev
+  libcairo2-dev fonts-dejavu-core"
+ROOT_NAMES=(debian13-arm64 sid-cross debian13)
+
+# debian13 borrows the host's Rust toolchain and libtorch (mounted at the same paths).
+RUSTUP_DIR=${RUSTUP_HOME:-$HOME/.rustup}
+CARGO_DIR=${CARGO_HOME:-$HOME/.cargo}
+HOST_VENV=${ROOTFS_VENV:-$DATA_HOME/gst-torch/venv}
+DEBIAN13_TARGET=$CHECKOUT/target/debian13
 
 log() { printf '[rootfs] %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
@@ -148,8 +171,10 @@ inside() {
     mount --rbind "$src" "$root$dst"
   done
   local env=(HOME=/root USER=root LOGNAME=root LANG=C.UTF-8 TERM="${TERM:-dumb}"
-    PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin QEMU_CPU="$QEMU_CPU_MODEL")
+    PATH=${EXTRA_PATH:+$EXTRA_PATH:}/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+    QEMU_CPU="$QEMU_CPU_MODEL")
   local var
+  for var in ${EXTRA_ENV:-}; do env+=("$var"); done
   for var in $(compgen -e); do
     case $var in
       GST_* | CARGO_TERM_* | CI | PIP_CERT | PIP_DEFAULT_TIMEOUT | http_proxy | https_proxy | no_proxy) env+=("$var=${!var}") ;;
@@ -165,9 +190,27 @@ run_at() {
   shift 2
   local cwd=$PWD
   case $cwd in "$CHECKOUT"|"$CHECKOUT"/*|/tmp|/tmp/*) ;; *) cwd=$CHECKOUT ;; esac
-  local extra=""
+  local extra="" extra_env="" extra_path=""
   [ "$name" = sid-cross ] && [ -d "$ROOTFS_DIR/debian13-arm64" ] && extra="$ROOTFS_DIR/debian13-arm64:/sysroot"
-  (EXTRA_BIND=$extra ns_exec "$CHECKOUT/tools/rootfs.sh" __inside "$name" "$root" "$cwd" "$@")
+  if [ "$name" = debian13 ]; then
+    # The host's Rust and libtorch, where they exist (finish_debian13 says when they do not).
+    local dir torch
+    for dir in "$RUSTUP_DIR" "$CARGO_DIR" "$HOST_VENV"; do [ -d "$dir" ] && extra+=" $dir"; done
+    extra_env="RUSTUP_HOME=$RUSTUP_DIR CARGO_HOME=$CARGO_DIR CARGO_TARGET_DIR=$DEBIAN13_TARGET"
+    torch=$(venv_torch) && extra_env+=" LIBTORCH=$torch"
+    extra_path=$CARGO_DIR/bin
+  fi
+  (EXTRA_BIND=$extra EXTRA_ENV=$extra_env EXTRA_PATH=$extra_path \
+    ns_exec "$CHECKOUT/tools/rootfs.sh" __inside "$name" "$root" "$cwd" "$@")
+}
+
+# The host venv's torch package directory (libtorch: lib/, include/), if it has one.
+venv_torch() {
+  local dir
+  for dir in "$HOST_VENV"/lib/python3*/site-packages/torch; do
+    [ -d "$dir/lib" ] && [ -d "$dir/include" ] && { echo "$dir"; return; }
+  done
+  return 1
 }
 
 stamp() { echo "$1/.gst-torch-$2"; }
@@ -245,22 +288,47 @@ finish_debian13-arm64() {
     rm -f "$root"/.gst-torch-venv-*
     touch "$(stamp "$root" "venv-$sum")"
   fi
-  local model=${ROOTFS_MODEL:-$DATA_HOME/gst-torch/mobilenet_v2_quantized-qnnpack.pt}
-  if [ -f "$model" ]; then
-    install_if_changed "$model" "$root$MODEL_IN_ROOT"
-    [ -f "$(dirname "$model")/imagenet_labels.txt" ] &&
-      install_if_changed "$(dirname "$model")/imagenet_labels.txt" "$root$(dirname "$MODEL_IN_ROOT")/imagenet_labels.txt"
-    # Its model config file (labels relative to it) goes beside it under the model's name there.
-    [ -f "${model%.pt}.json" ] &&
-      install_if_changed "${model%.pt}.json" "$root${MODEL_IN_ROOT%.pt}.json"
-  else
-    log "debian13-arm64: no model at $model (make model, or ROOTFS_MODEL=…): none installed"
-  fi
+  install_model debian13-arm64 "${ROOTFS_MODEL:-$DATA_HOME/gst-torch/mobilenet_v2_quantized-qnnpack.pt}"
   if [ -f "$CROSS_PLUGIN" ]; then
     install_if_changed "$CROSS_PLUGIN" "$root$PLUGIN_IN_ROOT"
   else
     log "debian13-arm64: no cross-built plugin at $CROSS_PLUGIN yet (make aarch64)"
   fi
+}
+
+# debian13: the plugin built there from the checkout (cargo rebuilds what changed) and installed
+# per user, and the default model; both installed again when they changed.
+finish_debian13() {
+  local root=$ROOTFS_DIR/debian13
+  if [ ! -x "$CARGO_DIR/bin/cargo" ] || [ ! -d "$RUSTUP_DIR" ]; then
+    die "debian13: no Rust toolchain at $CARGO_DIR, $RUSTUP_DIR (rustup, README; or set CARGO_HOME, RUSTUP_HOME)"
+  fi
+  venv_torch >/dev/null ||
+    die "debian13: no torch in $HOST_VENV (make venv, or ROOTFS_VENV=…)"
+  install_model debian13 "${ROOTFS_MODEL:-$DATA_HOME/gst-torch/mobilenet_v2_quantized.pt}"
+  local features=()
+  # The GstAnalytics meta (GStreamer 1.24+) where this checkout's Cargo.toml has the feature.
+  sed -n '/^\[features\]/,/^\[/p' "$CHECKOUT/Cargo.toml" | grep -q '^analytics *=' && features=(--features analytics)
+  log "debian13: cargo build --release${features[*]:+ ${features[*]}} (into $DEBIAN13_TARGET)"
+  run debian13 /bin/sh -c 'cd "$0" && cargo build --release --quiet "$@"' "$CHECKOUT" "${features[@]}" ||
+    die "debian13: building the plugin failed"
+  install_if_changed "$DEBIAN13_TARGET/release/libgsttorch.so" "$root$PLUGIN_IN_ROOT"
+}
+
+# install_model NAME MODEL: MODEL as root NAME's default model (for HOME=/root), with the labels
+# beside it and its model config file (labels relative to it) beside it under the model's name.
+install_model() {
+  local name=$1 model=$2 root=$ROOTFS_DIR/$1
+  if [ -f "$model" ]; then
+    install_if_changed "$model" "$root$MODEL_IN_ROOT"
+    [ -f "$(dirname "$model")/imagenet_labels.txt" ] &&
+      install_if_changed "$(dirname "$model")/imagenet_labels.txt" "$root$(dirname "$MODEL_IN_ROOT")/imagenet_labels.txt"
+    [ -f "${model%.pt}.json" ] &&
+      install_if_changed "${model%.pt}.json" "$root${MODEL_IN_ROOT%.pt}.json"
+  else
+    log "$name: no model at $model (make model, or ROOTFS_MODEL=…): none installed"
+  fi
+  return 0
 }
 
 install_if_changed() {

@@ -26,7 +26,7 @@ ELEMENTS=(
   appsink=gstreamer1.0-plugins-base appsrc=gstreamer1.0-plugins-base
   decodebin=gstreamer1.0-plugins-base rawvideoparse=gstreamer1.0-plugins-base
   videoconvert=gstreamer1.0-plugins-base videoscale=gstreamer1.0-plugins-base
-  videotestsrc=gstreamer1.0-plugins-base
+  videotestsrc=gstreamer1.0-plugins-base imagefreeze=gstreamer1.0-plugins-good
   autovideosink=gstreamer1.0-plugins-good pngenc=gstreamer1.0-plugins-good
   v4l2src=gstreamer1.0-plugins-good vp8enc=gstreamer1.0-plugins-good
   webmmux=gstreamer1.0-plugins-good

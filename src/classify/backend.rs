@@ -79,7 +79,8 @@ pub struct Selection {
 impl Selection {
     /// The buffer's regions of interest this selection classifies, clipped to the frame, in the
     /// buffer's meta order, into `out` (cleared first). The full-frame ROI meta this element
-    /// attaches (type `classification`, with our param) is never one.
+    /// attaches (type `classification`, with our param) is never one. With the `analytics`
+    /// feature, then the buffer's `GstAnalyticsODMtd`s ([`crate::analytics::select`]).
     pub fn regions(&self, buffer: &gst::BufferRef, frame: (u32, u32), out: &mut Vec<Region>) {
         out.clear();
         for (index, meta) in buffer
@@ -92,16 +93,21 @@ impl Selection {
             {
                 continue;
             }
-            if !self.object_class.is_empty() && !self.object_class.iter().any(|c| c == roi_type) {
-                continue;
-            }
             if let Some(region) = Region::clipped(meta.id(), roi_type, meta.rect(), frame)
-                && region.width >= self.min_size
-                && region.height >= self.min_size
+                && self.selects(&region)
             {
                 out.push(Region { index, ..region });
             }
         }
+        #[cfg(feature = "analytics")]
+        crate::analytics::select(|r| self.selects(r), buffer, frame, out);
+    }
+
+    /// Whether a region (clipped to the frame) is of a selected type and large enough.
+    fn selects(&self, region: &Region) -> bool {
+        (self.object_class.is_empty() || self.object_class.contains(&region.roi_type))
+            && region.width >= self.min_size
+            && region.height >= self.min_size
     }
 }
 

@@ -379,8 +379,7 @@ impl TorchClassify {
                 backend::prepare(format, buffer, selection, &mut input.buffers, classes)
             },
         );
-        let replaced = state.model.replaced();
-        let (images, forwards) = (state.model.images(), state.model.forwards());
+        let (replaced, forwards, images) = state.model.counters();
         let overlap = match (state.async_, state.scheduler.live()) {
             (false, Some(false)) => Some(state.scheduler.overlap().choice()),
             _ => None,
@@ -604,7 +603,8 @@ impl ElementImpl for TorchClassify {
                 "Filter/Analyzer/Video",
                 "Classifies each video frame with a TorchScript model (default: int8 \
                  MobileNetV2 on ImageNet) through libtorch; video passes through untouched, \
-                 results go to buffer meta and `torchclassify` element messages",
+                 results go to buffer meta (with the analytics feature, GstAnalytics \
+                 classification meta too) and `torchclassify` element messages",
                 "gst-torch developers",
             )
         });
@@ -634,22 +634,33 @@ impl BaseTransformImpl for TorchClassify {
             .load_model(&settings)
             .map_err(|e| gst::error_msg!(gst::LibraryError::Settings, ("{}", e)))?;
         self.apply_loaded(&loaded);
+        // Failing after the load: the model goes with `loaded`, and this element leaves it.
+        let leave = |e: gst::ErrorMessage| {
+            if let Some(id) = &settings.model_instance_id {
+                sharing::leave(id, self.obj().as_ptr() as usize);
+            }
+            e
+        };
         let writer = match &settings.results_file {
             None => None,
-            Some(path) => Some(ResultsWriter::create(path).map_err(|e| {
-                gst::error_msg!(
-                    gst::ResourceError::OpenWrite,
-                    (
-                        "Cannot create results file '{}' (property 'results-file'): {}",
-                        path,
-                        e
-                    )
-                )
-            })?),
+            Some(path) => Some(
+                ResultsWriter::create(path)
+                    .map_err(|e| {
+                        gst::error_msg!(
+                            gst::ResourceError::OpenWrite,
+                            (
+                                "Cannot create results file '{}' (property 'results-file'): {}",
+                                path,
+                                e
+                            )
+                        )
+                    })
+                    .map_err(leave)?,
+            ),
         };
         let reloader = self
             .start_reloader()
-            .map_err(|e| gst::error_msg!(gst::CoreError::Failed, ("{}", e)))?;
+            .map_err(|e| leave(gst::error_msg!(gst::CoreError::Failed, ("{}", e))))?;
         self.publisher
             .start(writer, crate::inference::current_engine());
         *lock(&self.qos_earliest) = None;

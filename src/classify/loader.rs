@@ -140,8 +140,15 @@ pub fn load(
         )));
     }
     let warning = model.warning().map(|w| format!("Property 'engine': {w}"));
-    let latency =
-        gst::ClockTime::try_from(model.warm_up_time() * 5 / 4).unwrap_or(gst::ClockTime::ZERO);
+    // A shared model may hold a frame for batch-timeout, waiting for the other streams' frames,
+    // and then run a whole batch.
+    let (batch, timeout) = match shared_id {
+        Some(_) if settings.batch_size > 1 => (settings.batch_size, settings.batch_timeout),
+        _ => (1, 0),
+    };
+    let latency = gst::ClockTime::try_from(model.warm_up_time() * batch * 5 / 4)
+        .unwrap_or(gst::ClockTime::ZERO)
+        .saturating_add(gst::ClockTime::from_nseconds(timeout));
     Ok(Loaded {
         model,
         input: resolved.input,

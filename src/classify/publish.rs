@@ -158,7 +158,7 @@ impl Publisher {
             _ => {}
         }
         if let Some(regions) = regions {
-            meta::carry_regions(buffer, &regions);
+            meta::carry_regions(buffer, &regions, (frame.width, frame.height));
         }
         if !stats_interval.is_zero() {
             posts.stats = lock(&self.results)

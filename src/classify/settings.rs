@@ -634,7 +634,11 @@ pub fn properties() -> &'static [glib::ParamSpec] {
                  interest (GstVideoRegionOfInterestMeta, from a detector upstream or the \
                  application) instead, each cropped from the frame and fitted as resize says, \
                  all of a frame's regions in one batched forward; each region's own ROI meta \
-                 gets the torchclassify param (with roi-id), one message per region",
+                 gets the torchclassify param (with roi-id), one message per region. Built with \
+                 the analytics feature (GStreamer 1.24+), regions are also read from \
+                 GstAnalyticsODMtd, and each result is a GstAnalyticsClsMtd related from its \
+                 box's ODMtd (RELATE_TO; one is added for a ROI meta's box); a full-frame \
+                 result is a ClsMtd of the top-k",
             )
             .mutable_ready()
             .build(),
@@ -642,7 +646,8 @@ pub fn properties() -> &'static [glib::ParamSpec] {
                 .nick("Object class")
                 .blurb(
                     "With inference-region=roi-list: the ROI types to classify, comma-separated \
-                     (e.g. \"car,truck\"); empty: every region",
+                     (e.g. \"car,truck\"), the GstAnalyticsODMtd object types too (analytics \
+                     feature); empty: every region",
                 )
                 .mutable_playing()
                 .build(),
@@ -708,7 +713,9 @@ pub fn properties() -> &'static [glib::ParamSpec] {
                 .blurb(
                     "torchclassify-stats: frames, inferences, skipped (late by QoS), \
                      replaced (async frames a newer one replaced), below-threshold, regions \
-                     (classified in roi-list mode), mean-batch-size (images per forward), mean-inference-ms, \
+                     (classified in roi-list mode), mean-batch-size (images per forward this \
+                     element's frames took part in, counting those of the elements sharing the \
+                     model), mean-inference-ms (a batch's time shared by its images), \
                      max-inference-ms, frame-fps and inference-fps since the first frame \
                      (until EOS, after it), engine, overlap (pipelined, serial, measuring or \
                      none) and, once measured, overlap-pipelined-ms and overlap-serial-ms",

@@ -66,6 +66,10 @@ pub fn model(
     let mut registry = registry();
     let key = settings.shared_key();
     let mut join = Some(join);
+    // A model no element holds any more (its members failed to start, say) is no model.
+    if registry.get(id).is_some_and(|e| !e.model.alive()) {
+        registry.remove(id);
+    }
     if let Some(entry) = registry.get_mut(id) {
         let is_member = entry.members.iter().any(|m| m.key == member.key);
         let others = entry.members.iter().any(|m| m.key != member.key);

@@ -339,8 +339,9 @@ impl ElementImpl for TorchOverlay {
                  full-frame ROI meta with a torchclassify param) in a corner of the frame, and \
                  each region torchclassify classified (any other ROI meta with a torchclassify \
                  param, from inference-region=roi-list) as an outline of its box with its \
-                 caption; or attaches it all as overlay composition meta for a downstream that \
-                 composites",
+                 caption; with the analytics feature, also a full-frame GstAnalyticsClsMtd and \
+                 each GstAnalyticsODMtd with a related ClsMtd that no ROI meta draws; or \
+                 attaches it all as overlay composition meta for a downstream that composites",
                 "gst-torch developers",
             )
         });
@@ -550,7 +551,40 @@ impl TorchOverlay {
                 }
             })
             .collect();
+        #[cfg(feature = "analytics")]
+        let (frame, regions) = self.analytics_texts(buffer, frame, regions, caption);
         Texts { frame, regions }
+    }
+
+    /// `texts` plus what the buffer's analytics meta holds that they lack: the full-frame
+    /// `GstAnalyticsClsMtd` when there is no torchclassify result for the frame, and each
+    /// `GstAnalyticsODMtd` with a related ClsMtd whose box (within the frame) no ROI meta drew.
+    #[cfg(feature = "analytics")]
+    fn analytics_texts(
+        &self,
+        buffer: &gst::BufferRef,
+        frame: Option<String>,
+        mut regions: Vec<(Rect, String)>,
+        caption: impl Fn(&crate::Classification) -> String,
+    ) -> (Option<String>, Vec<(Rect, String)>) {
+        let (full, boxes) = crate::analytics::results(buffer);
+        let frame = frame.or_else(|| full.map(|c| caption(&c)));
+        let size = lock(&self.state)
+            .info
+            .as_ref()
+            .map(|i| (i.width(), i.height()));
+        let within = |r: &Rect| match size {
+            Some((w, h)) => r.clip(w, h),
+            None => Some(*r),
+        };
+        let drawn: Vec<Option<Rect>> = regions.iter().map(|(r, _)| within(r)).collect();
+        for ((x, y, w, h), c) in boxes {
+            let rect = Rect::new(x.into(), y.into(), w.into(), h.into());
+            if !drawn.contains(&within(&rect)) {
+                regions.push((rect, caption(&c)));
+            }
+        }
+        (frame, regions)
     }
 
     /// The composition for `texts` in a frame of `info` (`None`: nothing of it is in the frame).
