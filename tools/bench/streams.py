@@ -20,7 +20,7 @@ stream count N, every configuration runs as its own process:
                   T=0 and 5, and B=N/2 with T=5 from 4 streams on; --batch N:B:T adds one)
 
 Each round runs every configuration of one input and N in turn (then the next N, the next input),
-three rounds (--quick: one, fewer frames, 1/2/4/8 streams at 224x224 only, one batched variant);
+three rounds (--quick: one, fewer frames, 1/2/4/8 streams at 224x224 only, batch-size N only);
 each row shows its median-fps round. Ratios to `separate` are medians of per-round ratios, so a
 drift of the machine's speed (other work on it) hits both sides alike. Every run has the same
 frames in all (--frames, default 360: each stream gets frames/N), so runs take about as long at
@@ -79,7 +79,7 @@ def configs(n: int, quick: bool, extra: list) -> list:
     if n == 1:
         return [("separate", "")]
     out = [("separate", ""), ("separate-1t", "num-threads=1"), ("shared", f"model-instance-id={ID}")]
-    variants = [(n, 5)] if quick else [(n, 0), (n, 5)] + ([(n // 2, 5)] if n >= 4 else [])
+    variants = [(n, 0), (n, 5)] + ([(n // 2, 5)] if n >= 4 and not quick else [])
     variants += [(b, t) for (s, b, t) in extra if s == n and (b, t) not in variants]
     for b, t in variants:
         out.append((f"batched {b}/{t:g}", f"model-instance-id={ID} batch-size={b} batch-timeout={int(t * 1e6)}"))
