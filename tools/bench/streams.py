@@ -97,7 +97,7 @@ def run(path: str, inp: str, frames: int, n: int, props: str) -> dict:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="one round, fewer frames, 224x224 only: ~2 minutes")
+    ap.add_argument("--quick", action="store_true", help="one round, fewer frames, 224x224 only: ~1 minute")
     ap.add_argument("--streams", nargs="+", type=int, default=[1, 2, 4, 8])
     ap.add_argument("--inputs", nargs="+", choices=sorted(INPUTS), default=None,
                     help="224 (224x224 RGB), 640 (640x480 BGRx); default both (quick: 224)")
