@@ -67,6 +67,14 @@ bench: install model
 	GST_TORCH_MODEL=$(MODEL) GST_TORCH_SHARED=$(SHARED) VENV=$(VENV) tools/bench/bench.py \
 		--seed-model $(SEED_MODEL) $(if $(QUICK),--quick)
 
+# Many streams in one process (tools/bench/streams.py): separate instances vs one shared model
+# (model-instance-id) vs shared + batched, at 1, 2, 4 and 8 streams; QUICK=1 for a short run. The
+# driver (examples/streams_bench.rs) links the plugin in: nothing to install.
+.PHONY: bench-streams
+bench-streams: venv $(MODEL)
+	$(TORCH_ENV) cargo build --release --example streams_bench
+	GST_TORCH_MODEL=$(MODEL) tools/bench/streams.py $(if $(QUICK),--quick)
+
 # Labelled accuracy through the element (tools/accuracy.py): the default model and the seed's,
 # under engine=auto and each engine, on a fixed set made from ../shared/media.
 accuracy: install model

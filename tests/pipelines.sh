@@ -183,6 +183,82 @@ print(f"{len(lines)} frames with raw face windows, {len(objects)} regions classi
 PY
 }
 
+multi_camera_publishes_every_camera() { # 3 cameras sharing one model: --file, then MQTT
+  local n=3 frames=10
+  timeout 60 pipelines/multi-camera.sh $n --frames $frames --file "$out/cams.jsonl" $MODEL_PROP \
+    >"$out/cams" 2>&1 || { cat "$out/cams"; return 1; }
+  cat "$out/cams"
+  count_cameras "$out/cams.jsonl" $n $frames || return 1
+  # MQTT: a mosquitto on a free loopback port and a subscriber (mosquitto_sub if installed, else a
+  # few lines of MQTT 3.1.1 over a socket); every camera's messages must arrive.
+  local broker port conf sub pid sub_pid
+  broker=$(command -v mosquitto || echo /usr/sbin/mosquitto)
+  [ -x "$broker" ] || { echo "no mosquitto (tools/setup.sh deps installs it)"; return 1; }
+  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  conf="$out/mosquitto.conf"
+  printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\n' "$port" >"$conf"
+  "$broker" -c "$conf" >"$out/broker" 2>&1 &
+  pid=$!
+  for _ in $(seq 100); do
+    python3 -c "import socket; socket.create_connection(('127.0.0.1', $port), 0.1)" 2>/dev/null && break
+    sleep 0.05
+  done
+  if command -v mosquitto_sub >/dev/null; then
+    sub=(mosquitto_sub -h 127.0.0.1 -p "$port" -t gst-torch/results -C $((n * frames)) -W 30)
+  else
+    sub=(python3 -c "$MQTT_SUB" 127.0.0.1 "$port" gst-torch/results $((n * frames)) 30)
+  fi
+  "${sub[@]}" >"$out/mqtt.jsonl" 2>"$out/sub" &
+  sub_pid=$!
+  sleep 0.5 # subscribed before the cameras start (the broker keeps nothing for late subscribers)
+  timeout 60 pipelines/multi-camera.sh $n --frames $frames --address 127.0.0.1:"$port" $MODEL_PROP \
+    >"$out/cams" 2>&1 || { cat "$out/cams"; kill "$pid" "$sub_pid" 2>/dev/null; return 1; }
+  cat "$out/cams"
+  wait "$sub_pid" || { cat "$out/sub"; echo "the subscriber did not get $((n * frames)) messages"; }
+  kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
+  count_cameras "$out/mqtt.jsonl" $n $frames
+}
+
+count_cameras() { # FILE N FRAMES: JSON lines from sources camera-1..camera-N, FRAMES each
+  python3 - "$@" <<'PY'
+import collections, json, sys
+path, n, frames = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+lines = [json.loads(line) for line in open(path)]
+counts = collections.Counter(r["source"] for r in lines)
+want = {f"camera-{k}": frames for k in range(1, n + 1)}
+print(f"{path.rsplit('/', 1)[-1]}: {dict(sorted(counts.items()))}")
+assert counts == want, f"expected {want}"
+assert all(r["label"] and 0 <= r["confidence"] <= 1 for r in lines), lines[0]
+PY
+}
+
+# A minimal MQTT 3.1.1 subscriber (QoS 0): HOST PORT TOPIC COUNT SECONDS; prints each payload.
+MQTT_SUB='
+import socket, struct, sys, time
+host, port, topic, count, seconds = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), float(sys.argv[5])
+def packet(kind, body):
+    n, length = len(body), b""
+    while True:
+        length += bytes([(n % 128) | (128 if n >= 128 else 0)]); n //= 128
+        if not n: break
+    return bytes([kind]) + length + body
+def string(b): return struct.pack("!H", len(b)) + b
+s = socket.create_connection((host, port), timeout=seconds)
+s.sendall(packet(0x10, string(b"MQTT") + bytes([4, 2]) + struct.pack("!H", 60) + string(b"pipelines-check")))
+s.sendall(packet(0x82, struct.pack("!H", 1) + string(topic.encode()) + b"\0"))
+f, got, deadline = s.makefile("rb"), 0, time.monotonic() + seconds
+while got < count and time.monotonic() < deadline:
+    kind, n, shift = f.read(1)[0], 0, 0
+    while True:
+        b = f.read(1)[0]; n |= (b & 127) << shift; shift += 7
+        if b < 128: break
+    body = f.read(n)
+    if kind >> 4 == 3:
+        t = struct.unpack("!H", body[:2])[0]
+        sys.stdout.write(body[2 + t + (2 if kind & 6 else 0):].decode() + "\n"); sys.stdout.flush(); got += 1
+sys.exit(0 if got >= count else 1)
+'
+
 check "every element used comes from a package tools/setup.sh installs" tools/check_elements.py
 check "gst-inspect-1.0 lists the properties (installed plugin, no env vars)" inspect_lists_properties
 check "card pipeline reaches EOS through autovideosink under xvfb" card_pipeline autovideosink
@@ -198,6 +274,8 @@ check "annotate-file.sh: label in the chosen corner only, JSON lines, OCR reads 
 check "classify-file.sh prints one line per inference" classify_file_prints_one_line_per_inference
 check "regions_app.py: its own regions, each region's result from ROI meta and bus alike" regions_app_reads_each_region
 check "faces.sh: facedetect's regions classified, runs to the end of the clip" faces_runs_on_the_clip
+check "multi-camera.sh: 3 cameras share one model; every camera's results in the file and over MQTT" \
+  multi_camera_publishes_every_camera
 
 echo "pipelines: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
