@@ -214,6 +214,9 @@ struct Client {
     /// the mean batch size).
     forwards: u64,
     images: u64,
+    /// Sends jobs: from its first job until [`Model::end_of_stream`]. A batch waits (up to
+    /// `batch_timeout`) only for clients that are streaming and have no job in it.
+    streaming: bool,
     on_result: Arc<OnResult>,
 }
 
@@ -358,6 +361,7 @@ impl Model {
                     replaced: 0,
                     forwards: 0,
                     images: 0,
+                    streaming: false,
                     on_result: Arc::new(on_result),
                 },
             );
@@ -475,6 +479,7 @@ impl Model {
             });
             c.since = since;
             c.tickets.push(ticket);
+            c.streaming = true;
         }
         drop(hub);
         shared.cond.notify_all();
@@ -523,6 +528,7 @@ impl Model {
                 frame,
                 ticket: None,
             };
+            c.streaming = true;
             if let Some(old) = c.pending.replace(job) {
                 forget_ticket(c, old.ticket);
                 c.free.push(old.buffers);
@@ -544,6 +550,13 @@ impl Model {
                 c.free.push(old.buffers);
             }
         });
+        self.engine.shared.cond.notify_all();
+    }
+
+    /// This handle sends no more jobs for now (its stream ended): batches stop waiting for it
+    /// until its next job.
+    pub fn end_of_stream(&self) {
+        self.with_client(|c| c.streaming = false);
         self.engine.shared.cond.notify_all();
     }
 
@@ -1136,10 +1149,17 @@ fn model_thread(
             return;
         }
         let mut images = take_jobs(&mut hub, &mut batch, 0, limit);
-        // Wait a little for other clients' jobs to fill the forward.
-        if !config.batch_timeout.is_zero() && images < limit && hub.clients.len() > 1 {
+        // Wait a little for other clients' jobs to fill the forward: only for clients that are
+        // streaming and have no job in it yet (not for one whose stream ended, nor for more
+        // clients than there are).
+        let missing = |hub: &Hub, batch: &[Taken]| {
+            hub.clients
+                .iter()
+                .any(|(id, c)| c.streaming && !batch.iter().any(|t| t.client == *id))
+        };
+        if !config.batch_timeout.is_zero() && images < limit {
             let deadline = Instant::now() + config.batch_timeout;
-            while images < limit && !hub.stop {
+            while images < limit && !hub.stop && missing(&hub, &batch) {
                 let now = Instant::now();
                 if now >= deadline {
                     break;

@@ -35,6 +35,8 @@ inspect_lists_properties() {
   gst-inspect-1.0 torchclassify >"$out/inspect" || return 1
   for p in model labels top-k engine num-threads post-messages inference-interval async \
     stats-interval stats results-file inference-region object-class min-roi-size max-batch \
+    model-instance-id batch-size batch-timeout model-config mean std pixel-scale color-order \
+    resize crop-fraction output threshold \
     Filter/Analyzer/Video; do
     grep -q -- "$p" "$out/inspect" || { echo "gst-inspect-1.0 torchclassify lacks $p"; return 1; }
   done

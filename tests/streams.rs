@@ -18,9 +18,13 @@ const MODEL_THREAD: &str = "torchclassify-m";
 
 /// A branch classifying `FRAMES` copies of `photo` at 224x224 with element `name`.
 fn branch(name: &str, photo: &str, props: &str) -> String {
+    branch_of(FRAMES, name, photo, props)
+}
+
+fn branch_of(frames: u32, name: &str, photo: &str, props: &str) -> String {
     format!(
         "filesrc location={} ! decodebin ! videoconvert ! videoscale ! \
-         video/x-raw,format=RGB,width=224,height=224 ! imagefreeze num-buffers={FRAMES} ! \
+         video/x-raw,format=RGB,width=224,height=224 ! imagefreeze num-buffers={frames} ! \
          torchclassify name={name} model={} num-threads=1 {props} ! fakesink sync=false",
         media(photo),
         model()
@@ -327,4 +331,31 @@ fn async_and_interval_keep_their_meaning_per_element_on_a_shared_model() {
             );
         }
     }
+}
+
+#[test]
+fn batches_do_not_wait_for_a_stream_that_ended_nor_for_elements_that_do_not_exist() {
+    let _s = serial();
+    // With a one-second batch-timeout, waiting for the short stream after its EOS (or for the
+    // two elements batch-size=4 counts on but that do not exist) would hold each of the
+    // remaining frames a second: the runs would not end within the 20 s allowed.
+    let shared = "model-instance-id=ends batch-size=4 batch-timeout=1000000000";
+    let description = format!(
+        "{} {}",
+        branch_of(3, "cat", "cat.png", shared),
+        branch_of(60, "coffee", "coffee.png", shared)
+    );
+    let o = play(&description, |_, _, _| {}, Duration::from_secs(20));
+    assert_eq!(o.error, None);
+    assert_eq!(o.results.get("cat").map(Vec::len), Some(3));
+    assert_eq!(
+        o.results.get("coffee").map(Vec::len),
+        Some(60),
+        "the long stream ran to its end in time"
+    );
+    assert!(
+        o.results["coffee"]
+            .iter()
+            .all(|c| c.top1().class_id == ESPRESSO)
+    );
 }

@@ -749,10 +749,14 @@ impl BaseTransformImpl for TorchClassify {
         match event.view() {
             gst::EventView::FlushStop(_) => self.reset_stream(),
             gst::EventView::Eos(_) => {
-                // Let the last async frame's result out before EOS.
+                // Let the last async frame's result out before EOS; a shared model's batches stop
+                // waiting for this stream.
                 let idle = match self.state().as_ref() {
-                    Some(state) if state.async_ => state.model.wait_idle(EOS_WAIT),
-                    _ => true,
+                    Some(state) => {
+                        state.model.end_of_stream();
+                        !state.async_ || state.model.wait_idle(EOS_WAIT)
+                    }
+                    None => true,
                 };
                 if !idle {
                     gst::warning!(CAT, imp = self, "Model still busy at EOS");
