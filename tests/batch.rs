@@ -360,8 +360,13 @@ fn jobs_of_three_handles_run_as_one_forward_each_with_its_own_logits() {
         1,
         "each handle's jobs hold one image"
     );
-    let single = singles(&handles[0], &inputs, 100);
-    let (forwards, images) = (handles[0].forwards(), handles[0].images());
+    // Each handle's photo alone first: the handles are then streaming, which batches wait for.
+    let single: Vec<Vec<f32>> = handles
+        .iter()
+        .zip(&inputs)
+        .map(|(model, input)| singles(model, std::slice::from_ref(input), 100).remove(0))
+        .collect();
+    let before: Vec<(u64, u64)> = handles.iter().map(|m| (m.forwards(), m.images())).collect();
 
     // Each handle queues from a thread of its own, as three streaming threads would.
     let batched: Vec<Vec<f32>> = std::thread::scope(|scope| {
@@ -382,14 +387,9 @@ fn jobs_of_three_handles_run_as_one_forward_each_with_its_own_logits() {
         assert!(classes.contains(&argmax(b)), "{photo}: {}", argmax(b));
         assert_eq!(argmax(b), argmax(s), "{photo}: batched and alone disagree");
     }
-    for (i, model) in handles.iter().enumerate() {
-        let (f, n) = (model.forwards(), model.images());
-        let (f, n) = if i == 0 {
-            (f - forwards, n - images)
-        } else {
-            (f, n)
-        };
-        assert_eq!((f, n), (1, 3), "handle {i}: one forward of three images");
+    for (i, (model, (f, n))) in handles.iter().zip(before).enumerate() {
+        let ran = (model.forwards() - f, model.images() - n);
+        assert_eq!(ran, (1, 3), "handle {i}: one forward of three images");
     }
 
     // The thread lives while any handle does.
