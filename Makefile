@@ -114,7 +114,8 @@ test-aarch64: aarch64 $(SEED_MODEL) test-models
 # target/debian13) and installed per user with $(MODEL); tools/test-debian13.sh tests it there.
 test-debian13: venv $(MODEL) test-models
 	ROOTFS_VENV=$(VENV) ROOTFS_MODEL=$(MODEL) ROOTFS_BIND="$(wildcard $(SHARED)) $(TEST_MODELS)" \
-		GST_TORCH_SHARED=$(SHARED) GST_TORCH_TEST_MODELS=$(TEST_MODELS) $(ROOTFS) debian13 tools/test-debian13.sh
+		GST_TORCH_SHARED=$(or $(realpath $(SHARED)),$(SHARED)) GST_TORCH_TEST_MODELS=$(TEST_MODELS) \
+		$(ROOTFS) debian13 tools/test-debian13.sh
 
 clean:
 	cargo clean

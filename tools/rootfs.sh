@@ -168,6 +168,10 @@ inside() {
     src=${bind%%:*}
     dst=${bind#*:}
     [ -e "$src" ] || { log "ROOTFS_BIND: $src does not exist"; exit 1; }
+    # A symlink (../shared often is one) is mounted at the path it resolves to, where the link,
+    # if it is inside a mounted tree (/tmp, the checkout), then leads inside the root too.
+    [ "$dst" = "$src" ] && dst=$(readlink -f "$src")
+    src=$(readlink -f "$src")
     mkdir -p "$root$dst"
     mount --rbind "$src" "$root$dst"
   done
