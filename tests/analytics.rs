@@ -15,7 +15,7 @@ use gst_analytics::{
 };
 use gsttorch::{Classification, ClassificationMeta, Region, message, meta};
 mod common;
-use common::{CAT, ESPRESSO, ORANGE, frame_as, init, model, tile};
+use common::{CAT, ESPRESSO, ORANGE, frame_as, init, model, push_through, tile};
 use std::ops::RangeInclusive;
 
 /// A ClsMtd as read back: (label, confidence) best first.
@@ -152,22 +152,7 @@ fn classify(
     init();
     let element =
         gst::parse::launch(&format!("torchclassify model={} {properties}", model())).unwrap();
-    let mut h = gst_check::Harness::with_element(&element, Some("sink"), Some("src"));
-    let bus = gst::Bus::new();
-    element.set_bus(Some(&bus));
-    h.set_src_caps(caps.clone());
-    let out = frames
-        .into_iter()
-        .enumerate()
-        .map(|(i, mut f)| {
-            f.make_mut().set_pts(gst::ClockTime::from_seconds(i as u64));
-            h.push_and_pull(f).unwrap()
-        })
-        .collect();
-    let mut messages = Vec::new();
-    while let Some(m) = bus.pop_filtered(&[gst::MessageType::Element]) {
-        messages.push(m);
-    }
+    let (out, messages, _) = push_through(&element, caps, frames);
     (out, messages)
 }
 

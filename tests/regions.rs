@@ -6,7 +6,7 @@
 use gst::prelude::*;
 use gsttorch::{Classification, Region, message, meta};
 mod common;
-use common::{CAT, ESPRESSO, ORANGE, init, model, scratch, test_model, tile};
+use common::{CAT, ESPRESSO, ORANGE, init, model, push_through, scratch, test_model, tile};
 use std::ops::RangeInclusive;
 
 /// The 2x2 frame: cat, coffee / orange, coffee; each quadrant's classes.
@@ -75,23 +75,8 @@ fn classify(
         "torchclassify inference-region=roi-list {properties}"
     ))
     .unwrap();
-    let mut h = gst_check::Harness::with_element(&element, Some("sink"), Some("src"));
-    let bus = gst::Bus::new();
-    element.set_bus(Some(&bus));
-    h.set_src_caps(caps.clone());
-    let out = frames
-        .into_iter()
-        .enumerate()
-        .map(|(i, mut f)| {
-            f.make_mut().set_pts(gst::ClockTime::from_seconds(i as u64));
-            h.push_and_pull(f).unwrap()
-        })
-        .collect();
+    let (out, messages, _running) = push_through(&element, caps, frames);
     let stats = element.property::<gst::Structure>("stats");
-    let mut messages = Vec::new();
-    while let Some(m) = bus.pop_filtered(&[gst::MessageType::Element]) {
-        messages.push(m);
-    }
     (out, messages, stats)
 }
 

@@ -173,3 +173,31 @@ pub fn tile(photos: &[&str], columns: usize) -> (gst::Caps, gst::Buffer) {
     buffer.get_mut().unwrap().set_pts(gst::ClockTime::ZERO);
     (caps, buffer)
 }
+
+/// `frames` (timestamped 0, 1, 2… s) through `element` in a gst-check harness, one in, one out:
+/// the output buffers, the element messages it posted meanwhile, and the harness (the element
+/// still running, e.g. to read its `stats`).
+pub fn push_through(
+    element: &gst::Element,
+    caps: &gst::Caps,
+    frames: Vec<gst::Buffer>,
+) -> (Vec<gst::Buffer>, Vec<gst::Message>, gst_check::Harness) {
+    init();
+    let mut h = gst_check::Harness::with_element(element, Some("sink"), Some("src"));
+    let bus = gst::Bus::new();
+    element.set_bus(Some(&bus));
+    h.set_src_caps(caps.clone());
+    let out = frames
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut f)| {
+            f.make_mut().set_pts(gst::ClockTime::from_seconds(i as u64));
+            h.push_and_pull(f).unwrap()
+        })
+        .collect();
+    let mut messages = Vec::new();
+    while let Some(m) = bus.pop_filtered(&[gst::MessageType::Element]) {
+        messages.push(m);
+    }
+    (out, messages, h)
+}
