@@ -142,11 +142,23 @@ impl TorchClassify {
         })
     }
 
+    /// This element's key among the users of a shared model: its address.
+    fn member_key(&self) -> usize {
+        self.obj().as_ptr() as usize
+    }
+
+    /// Stops using the shared model of `id` (`model-instance-id`), if any.
+    fn leave_shared(&self, id: Option<&str>) {
+        if let Some(id) = id {
+            sharing::leave(id, self.member_key());
+        }
+    }
+
     /// This element as a user of a shared model (`model-instance-id`).
     fn member(&self) -> Member {
         let element = self.obj().downgrade();
         Member {
-            key: self.obj().as_ptr() as usize,
+            key: self.member_key(),
             name: self.obj().name().to_string(),
             adopt: Arc::new(move |from| {
                 if let Some(element) = element.upgrade() {
@@ -636,9 +648,7 @@ impl BaseTransformImpl for TorchClassify {
         self.apply_loaded(&loaded);
         // Failing after the load: the model goes with `loaded`, and this element leaves it.
         let leave = |e: gst::ErrorMessage| {
-            if let Some(id) = &settings.model_instance_id {
-                sharing::leave(id, self.obj().as_ptr() as usize);
-            }
+            self.leave_shared(settings.model_instance_id.as_deref());
             e
         };
         let writer = match &settings.results_file {
@@ -691,9 +701,8 @@ impl BaseTransformImpl for TorchClassify {
         }
         let state = self.state().take();
         drop(state);
-        if let Some(id) = self.settings().model_instance_id.clone() {
-            sharing::leave(&id, self.obj().as_ptr() as usize);
-        }
+        let id = self.settings().model_instance_id.clone();
+        self.leave_shared(id.as_deref());
         lock(&self.ready).clear();
         self.publisher.stop(&self.element());
         Ok(())
