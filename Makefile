@@ -20,7 +20,8 @@ FEATURES    ?= $(shell pkg-config --exists 'gstreamer-analytics-1.0 >= 1.24' && 
 TORCH_ENV = VIRTUAL_ENV=$(VENV) PATH="$(VENV)/bin:$$PATH" LIBTORCH_USE_PYTORCH=1
 PLUGIN    = target/release/libgsttorch.so
 
-.PHONY: all deps venv build model install demo test test-models fuzz bench bench-models accuracy clean \
+.PHONY: all deps venv build model install demo test test-core test-models fuzz bench bench-models \
+	accuracy clean \
 	aarch64 test-aarch64 test-debian13
 
 all: build
@@ -53,9 +54,13 @@ demo: install model
 test-models: venv $(MODEL)
 	$(VENV)/bin/python tools/make_test_models.py $(TEST_MODELS) --model $(MODEL)
 
-test: install model test-models
+# The core crate's unit tests need neither libtorch nor GStreamer: seconds, before any set-up.
+test-core:
+	cargo test -p torchcore
+
+test: test-core install model test-models
 	tools/check_elements.py
-	$(TORCH_ENV) cargo clippy --release --all-targets $(if $(FEATURES),--features $(FEATURES)) -- -D warnings
+	$(TORCH_ENV) cargo clippy --release --workspace --all-targets $(if $(FEATURES),--features $(FEATURES)) -- -D warnings
 	$(TORCH_ENV) GST_TORCH_MODEL=$(MODEL) GST_TORCH_TEST_MODELS=$(TEST_MODELS) GST_TORCH_SHARED=$(SHARED) \
 		cargo test --release $(if $(FEATURES),--features $(FEATURES))
 	$(TORCH_ENV) cargo build --release --examples $(if $(FEATURES),--features $(FEATURES))

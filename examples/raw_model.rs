@@ -5,7 +5,8 @@
 //!
 //! Prints one JSON line: {"engine", "threads", "iterations", "model_ms" (median), "mean_ms"}.
 
-use gsttorch::inference::{Engine, current_engine, route_libtorch_warnings, set_engine};
+use gsttorch::model::{current_engine, route_libtorch_warnings, set_engine};
+use gsttorch::torchcore::settings::Engine;
 use std::time::Instant;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -14,7 +14,6 @@
 //!   that ROI meta's region, not a second one: classified once, the result in the ROI meta's
 //!   param and in a ClsMtd related to that ODMtd (no new ODMtd).
 
-use crate::postprocess::{Classification, FrameInfo, Prediction, Region};
 use gst::glib;
 use gst_analytics::prelude::*;
 use gst_analytics::{
@@ -22,6 +21,8 @@ use gst_analytics::{
     RelTypes,
 };
 use std::sync::{Arc, LazyLock};
+use torchcore::classify::{Classification, Prediction};
+use torchcore::frame::{FrameInfo, Region};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -300,7 +301,7 @@ pub fn classification(
             confidence: f64::from(level),
         })
         .collect();
-    Classification::new(top_k, FrameInfo::default(), gst::ClockTime::ZERO)
+    Classification::new(top_k, FrameInfo::default(), std::time::Duration::ZERO)
 }
 
 #[cfg(test)]
@@ -408,7 +409,7 @@ mod tests {
                     confidence: 0.75,
                 }],
                 FrameInfo::default(),
-                gst::ClockTime::ZERO,
+                std::time::Duration::ZERO,
             )
             .unwrap()
         };

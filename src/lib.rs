@@ -2,110 +2,33 @@
 //!
 //! Element `torchclassify` passes video through untouched and attaches each frame's result as
 //! buffer metadata ([`meta::ClassificationMeta`] and a full-frame ROI meta) and as a `torchclassify`
-//! element message on the bus ([`message`]).
+//! element message on the bus ([`message`]). The logic lives in the GStreamer-free
+//! [`torchcore`] crate; this crate is the elements, their metas and messages, and libtorch.
 
 use gst::glib;
+use std::sync::{Mutex, MutexGuard};
 
 #[cfg(feature = "analytics")]
 pub mod analytics;
 mod classify;
-pub mod inference;
-pub mod labels;
+pub mod enums;
 pub mod message;
 pub mod meta;
-pub mod modelconfig;
+pub mod model;
 mod overlay;
-pub mod postprocess;
-pub mod preprocess;
-pub mod results;
-pub mod stats;
 mod torchpublish;
+mod video;
 
 pub use meta::ClassificationMeta;
 pub use overlay::render::Position as OverlayPosition;
-pub use postprocess::{Classification, FrameInfo, Prediction, Region};
+pub use torchcore;
+pub use torchcore::classify::{Classification, Prediction};
+pub use torchcore::frame::{FrameInfo, Region};
 
-/// The formats torchclassify takes: packed RGB, and YUV and gray converted at the sampled
-/// points only.
-pub(crate) const FORMATS: [gst_video::VideoFormat; 17] = [
-    gst_video::VideoFormat::Rgb,
-    gst_video::VideoFormat::Bgr,
-    gst_video::VideoFormat::Rgbx,
-    gst_video::VideoFormat::Bgrx,
-    gst_video::VideoFormat::Xrgb,
-    gst_video::VideoFormat::Xbgr,
-    gst_video::VideoFormat::Rgba,
-    gst_video::VideoFormat::Bgra,
-    gst_video::VideoFormat::Argb,
-    gst_video::VideoFormat::Abgr,
-    gst_video::VideoFormat::I420,
-    gst_video::VideoFormat::Yv12,
-    gst_video::VideoFormat::Nv12,
-    gst_video::VideoFormat::Nv21,
-    gst_video::VideoFormat::Yuy2,
-    gst_video::VideoFormat::Uyvy,
-    gst_video::VideoFormat::Gray8,
-];
-
-/// torchclassify's sink and src templates: [`FORMATS`], any size and rate.
-pub(crate) fn classify_pad_templates() -> Vec<gst::PadTemplate> {
-    sink_src_templates(
-        &gst_video::VideoCapsBuilder::new()
-            .format_list(FORMATS)
-            .build(),
-    )
-}
-
-/// An always sink pad and an always src pad taking `caps`: the templates of each of the
-/// plugin's (one in, one out) elements.
-pub(crate) fn sink_src_templates(caps: &gst::Caps) -> Vec<gst::PadTemplate> {
-    [
-        ("sink", gst::PadDirection::Sink),
-        ("src", gst::PadDirection::Src),
-    ]
-    .into_iter()
-    .map(|(name, direction)| {
-        gst::PadTemplate::new(name, direction, gst::PadPresence::Always, caps)
-            .expect("valid static pad template")
-    })
-    .collect()
-}
-
-/// How `format`'s bytes hold its pixels (None: not one of [`FORMATS`]).
-pub(crate) fn pixel_format(format: gst_video::VideoFormat) -> Option<preprocess::PixelFormat> {
-    use gst_video::VideoFormat as F;
-    use preprocess::{PixelFormat, PixelLayout};
-    Some(match format {
-        F::Rgb => PixelFormat::Rgb(PixelLayout::RGB),
-        F::Bgr => PixelFormat::Rgb(PixelLayout::BGR),
-        F::Rgbx | F::Rgba => PixelFormat::Rgb(PixelLayout::RGBX),
-        F::Bgrx | F::Bgra => PixelFormat::Rgb(PixelLayout::BGRX),
-        F::Xrgb | F::Argb => PixelFormat::Rgb(PixelLayout::XRGB),
-        F::Xbgr | F::Abgr => PixelFormat::Rgb(PixelLayout::XBGR),
-        F::I420 => PixelFormat::I420,
-        F::Yv12 => PixelFormat::YV12,
-        F::Nv12 => PixelFormat::NV12,
-        F::Nv21 => PixelFormat::NV21,
-        F::Yuy2 => PixelFormat::YUY2,
-        F::Uyvy => PixelFormat::UYVY,
-        F::Gray8 => PixelFormat::Gray,
-        _ => return None,
-    })
-}
-
-/// The YUV matrix and range of `info`'s colorimetry (GStreamer fills in its defaults for the
-/// frame size when the caps say none: BT.601 for SD, BT.709 for HD, limited range).
-pub(crate) fn yuv_matrix(info: &gst_video::VideoInfo) -> preprocess::YuvMatrix {
-    use gst_video::VideoColorMatrix as M;
-    use preprocess::YuvMatrix;
-    let colorimetry = info.colorimetry();
-    let full = colorimetry.range() == gst_video::VideoColorRange::Range0_255;
-    match colorimetry.matrix() {
-        M::Bt709 => YuvMatrix::bt709(full),
-        M::Bt2020 => YuvMatrix::bt2020(full),
-        M::Smpte240m => YuvMatrix::smpte240m(full),
-        _ => YuvMatrix::bt601(full),
-    }
+/// Locks `m`. A poisoned lock only means a panic elsewhere; the elements' data behind locks
+/// stays consistent between statements, so it is used as it is.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {

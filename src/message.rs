@@ -1,11 +1,18 @@
 //! [`Classification`] ⇄ `GstStructure`: the `torchclassify` element message and the
 //! `torchclassify` param of the ROI meta share this one layout, so field names can't drift apart.
 
-use crate::postprocess::{Classification, FrameInfo, Prediction, Region};
 use std::sync::Arc;
+use std::time::Duration;
+use torchcore::classify::{Classification, Prediction};
+use torchcore::frame::{FrameInfo, Region};
 
 /// Name of the message structure and of the ROI meta param.
 pub const STRUCTURE_NAME: &str = "torchclassify";
+
+/// A core time as a GStreamer clock time (None stays None: `GST_CLOCK_TIME_NONE`).
+pub fn clock_time(t: Option<Duration>) -> Option<gst::ClockTime> {
+    t.and_then(|t| gst::ClockTime::try_from(t).ok())
+}
 
 /// Builds the structure:
 ///
@@ -44,11 +51,14 @@ pub fn to_structure(c: &Classification) -> gst::Structure {
             gst::Array::new(c.top_k().iter().map(|p| p.confidence)),
         )
         .field("frame", c.frame.number)
-        .field("timestamp", c.frame.timestamp)
-        .field("stream-time", c.frame.stream_time)
-        .field("running-time", c.frame.running_time)
-        .field("duration", c.frame.duration)
-        .field("inference-time", c.inference_time.nseconds())
+        .field("timestamp", clock_time(c.frame.timestamp))
+        .field("stream-time", clock_time(c.frame.stream_time))
+        .field("running-time", clock_time(c.frame.running_time))
+        .field("duration", clock_time(c.frame.duration))
+        .field(
+            "inference-time",
+            torchcore::results::nanos(c.inference_time),
+        )
         .build()
 }
 
@@ -99,6 +109,7 @@ pub fn from_structure(s: &gst::StructureRef) -> Result<Classification, String> {
     }
     let time = |field: &str| {
         s.get::<Option<gst::ClockTime>>(field)
+            .map(|t| t.map(Duration::from))
             .map_err(|e| err(field, &e))
     };
     let frame = FrameInfo {
@@ -108,7 +119,7 @@ pub fn from_structure(s: &gst::StructureRef) -> Result<Classification, String> {
         running_time: time("running-time")?,
         duration: time("duration")?,
     };
-    let inference_time = gst::ClockTime::from_nseconds(
+    let inference_time = Duration::from_nanos(
         s.get::<u64>("inference-time")
             .map_err(|e| err("inference-time", &e))?,
     );
@@ -186,12 +197,12 @@ mod tests {
             ],
             FrameInfo {
                 number: 3,
-                timestamp: Some(gst::ClockTime::from_mseconds(100)),
-                stream_time: Some(gst::ClockTime::from_mseconds(100)),
+                timestamp: Some(Duration::from_millis(100)),
+                stream_time: Some(Duration::from_millis(100)),
                 running_time: None,
-                duration: Some(gst::ClockTime::from_mseconds(33)),
+                duration: Some(Duration::from_millis(33)),
             },
-            gst::ClockTime::from_useconds(2500),
+            Duration::from_micros(2500),
         )
         .unwrap();
         let s = to_structure(&c);

@@ -10,10 +10,11 @@
 //!   `GstAnalyticsRelationMeta` (see [`crate::analytics`]).
 
 use crate::message;
-use crate::postprocess::{Classification, Prediction, Region};
 use gst::glib;
 use gst::prelude::*;
 use std::fmt;
+use torchcore::classify::{Classification, Prediction};
+use torchcore::frame::Region;
 
 /// The ROI type of the full-frame region-of-interest meta.
 pub const ROI_TYPE: &str = "classification";
@@ -28,6 +29,15 @@ pub fn attach(buffer: &mut gst::BufferRef, c: Classification, width: u32, height
     let mut roi =
         gst_video::VideoRegionOfInterestMeta::add(buffer, ROI_TYPE, (0, 0, width, height));
     roi.add_param(param);
+}
+
+/// The buffer's full-frame result: our [`ClassificationMeta`], or else the full-frame ROI meta's
+/// `torchclassify` param (attached by any element that uses the same layout, or an application).
+pub fn result(buffer: &gst::BufferRef) -> Option<Classification> {
+    match ClassificationMeta::from_buffer(buffer) {
+        Some(m) => Some(m.classification().clone()),
+        None => from_roi_meta(buffer),
+    }
 }
 
 /// Reads the result from a buffer's full-frame ROI meta param, as a C or Python application
@@ -170,7 +180,7 @@ impl ClassificationMeta {
     /// PTS of the frame the result was computed on (with `inference-interval` > 1 or `async`,
     /// possibly an earlier frame than this buffer's).
     pub fn timestamp(&self) -> Option<gst::ClockTime> {
-        self.0.classification.frame.timestamp
+        crate::message::clock_time(self.0.classification.frame.timestamp)
     }
     /// Number of the frame the result was computed on.
     pub fn frame_number(&self) -> u64 {

@@ -1,4 +1,5 @@
-//! Batched jobs on the model thread, through the public `inference` API (no element): a job of
+//! Batched jobs on the core's model thread running libtorch ([`gsttorch::model::TorchModule`]),
+//! with no element: a job of
 //! several images is one forward on `[count, 3, H, W]` when the model takes batches (the int8
 //! MobileNetV2, `ten_classes.pt`), one forward per image when it does not (`batch1_only.pt`, from
 //! `tools/make_test_models.py`, and `input_shape.pt`); either way each image gets its own
@@ -6,12 +7,16 @@
 
 mod common;
 use common::{CAT, ESPRESSO, ORANGE, frame_as, init, model, test_model};
-use gsttorch::FrameInfo;
-use gsttorch::inference::{Buffers, Engine, Model, ModelConfig};
-use gsttorch::postprocess::Region;
-use gsttorch::preprocess::{FrameFormat, InputSpec, PixelLayout, Preprocessor};
+use gsttorch::model::{self, Open};
+use gsttorch::torchcore::batch::{self, Config, OnResult};
+use gsttorch::torchcore::frame::{FrameFormat, FrameInfo, PixelLayout, Region};
+use gsttorch::torchcore::preprocess::{InputSpec, Preprocessor};
+use gsttorch::torchcore::settings::Engine;
 use std::ops::RangeInclusive;
 use std::sync::mpsc;
+
+type Model = batch::Model<Vec<Region>>;
+type Buffers = batch::Buffers<Vec<Region>>;
 
 const SIZE: usize = 224;
 
@@ -23,21 +28,35 @@ fn photos() -> [(&'static str, RangeInclusive<u32>); 3] {
     ]
 }
 
-fn config(path: String, max_batch: usize) -> ModelConfig {
-    ModelConfig {
-        path: path.into(),
-        engine: Engine::Auto,
-        num_threads: 0,
+fn config(max_batch: usize) -> Config {
+    Config {
+        thread_name: "test-model".into(),
         input_width: SIZE,
         input_height: SIZE,
         max_batch,
-        ..ModelConfig::default()
+        batch_size: 1,
+        batch_timeout: std::time::Duration::ZERO,
     }
 }
 
-fn load(path: String, max_batch: usize) -> Model {
-    Model::load(config(path.clone(), max_batch), Box::new(|_, _, _| {}))
+/// A model thread running `path` with libtorch, as an element starts one.
+fn start(path: String, config: Config, on_result: OnResult<Vec<Region>>) -> Model {
+    let open = Open {
+        path: path.clone().into(),
+        engine: Engine::Auto,
+        num_threads: 0,
+    };
+    Model::start(config, move || model::open(&open), |_| Ok(()), on_result)
         .unwrap_or_else(|e| panic!("loading {path}: {e}"))
+}
+
+fn load(path: String, max_batch: usize) -> Model {
+    start(path, config(max_batch), Box::new(|_, _, _| {}))
+}
+
+/// The model's classes: N of its `[1, N]` output.
+fn classes(model: &Model) -> usize {
+    model.loaded().output_shapes[0][1]
 }
 
 /// The model inputs of the three photos, decoded to 224x224 RGB and prepared as the element does.
@@ -80,19 +99,32 @@ fn job(model: &Model, images: &[&[f32]]) -> Buffers {
 fn run(model: &Model, ticket: u64, buffers: Buffers) -> Result<Buffers, String> {
     model.queue(ticket, buffers, FrameInfo::default());
     let reply = model.wait(ticket).expect("a reply to a queued job");
-    reply.result.map(|_| reply.buffers)
+    reply
+        .result
+        .map(|_| reply.buffers)
+        .map_err(|e| e.to_string())
 }
 
-/// Each image's logits, `count` of them.
+/// Each image's logits, `count` of them (each image's outputs are `[1, N]`).
 fn per_image(model: &Model, buffers: &Buffers) -> Vec<Vec<f32>> {
-    let n = model.num_classes();
+    let n = classes(model);
     (0..buffers.count)
-        .map(|i| buffers.logits[i * n..(i + 1) * n].to_vec())
+        .map(|i| {
+            let t = &buffers.outputs[i].tensors[0];
+            assert_eq!(t.shape, [1, n], "image {i}");
+            t.data.clone()
+        })
         .collect()
 }
 
 fn argmax(logits: &[f32]) -> u32 {
-    gsttorch::postprocess::top_k(logits, 1)[0] as u32
+    gsttorch::torchcore::classify::top_k(logits, 1)[0] as u32
+}
+
+/// The model's forwards and the images they ran.
+fn ran(model: &Model) -> (u64, u64) {
+    let c = model.counters();
+    (c.forwards, c.images)
 }
 
 /// The logits of each input run as a job of its own (tickets from `first`); checks that each is
@@ -102,10 +134,9 @@ fn singles(model: &Model, inputs: &[Vec<f32>], first: u64) -> Vec<Vec<f32>> {
         .iter()
         .zip(first..)
         .map(|(input, ticket)| {
-            let (forwards, images) = (model.forwards(), model.images());
+            let (forwards, images) = ran(model);
             let buffers = run(model, ticket, job(model, &[input])).unwrap();
-            assert_eq!(model.forwards(), forwards + 1);
-            assert_eq!(model.images(), images + 1);
+            assert_eq!(ran(model), (forwards + 1, images + 1));
             let logits = per_image(model, &buffers).remove(0);
             model.recycle(buffers);
             logits
@@ -133,12 +164,11 @@ fn int8_model_runs_three_photos_as_one_forward() {
     assert_eq!(model.batch_note(), None);
     assert_eq!(model.max_batch(), 4);
     assert_eq!(model.input_len(), 3 * SIZE * SIZE);
-    let n = model.num_classes();
+    assert_eq!(classes(&model), 1000);
 
     let images: Vec<&[f32]> = inputs.iter().map(Vec::as_slice).collect();
     let mut buffers = job(&model, &images);
     assert_eq!(buffers.input.len(), 4 * model.input_len());
-    assert_eq!(buffers.logits.len(), 4 * n);
     let region = Region {
         index: 0,
         id: 7,
@@ -149,13 +179,16 @@ fn int8_model_runs_three_photos_as_one_forward() {
         height: 40,
         od: None,
     };
-    buffers.regions.push(region.clone());
-    let (forwards, images_run) = (model.forwards(), model.images());
+    buffers.payload.push(region.clone());
+    let (forwards, images_run) = ran(&model);
     let buffers = run(&model, 1, buffers).unwrap();
-    assert_eq!(model.forwards(), forwards + 1, "one forward for the batch");
-    assert_eq!(model.images(), images_run + 3);
+    assert_eq!(
+        ran(&model),
+        (forwards + 1, images_run + 3),
+        "one forward for the batch"
+    );
     assert_eq!(buffers.count, 3);
-    assert_eq!(buffers.regions, [region], "the regions travel with the job");
+    assert_eq!(buffers.payload, [region], "the regions travel with the job");
     let batched = per_image(&model, &buffers);
     model.recycle(buffers);
 
@@ -171,7 +204,7 @@ fn int8_model_runs_three_photos_as_one_forward() {
 
     // Recycled buffers come back as one image and no regions.
     let again = model.buffers();
-    assert_eq!((again.count, again.regions.len()), (1, 0));
+    assert_eq!((again.count, again.payload.len()), (1, 0));
 }
 
 #[test]
@@ -180,10 +213,9 @@ fn float_model_gives_a_batch_the_logits_of_single_jobs() {
     let model = load(test_model("ten_classes.pt"), 4);
     assert!(model.takes_batches(), "note: {:?}", model.batch_note());
     let images: Vec<&[f32]> = inputs.iter().map(Vec::as_slice).collect();
-    let (forwards, images_run) = (model.forwards(), model.images());
+    let (forwards, images_run) = ran(&model);
     let buffers = run(&model, 1, job(&model, &images)).unwrap();
-    assert_eq!(model.forwards(), forwards + 1);
-    assert_eq!(model.images(), images_run + 3);
+    assert_eq!(ran(&model), (forwards + 1, images_run + 3));
     let batched = per_image(&model, &buffers);
     let single = singles(&model, &inputs, 2);
     assert_close(&batched, &single, "ten_classes.pt");
@@ -203,10 +235,13 @@ fn batch1_model_runs_a_batch_one_forward_per_image() {
     assert!(note.contains("[1, 10]"), "the shape it gave: {note}");
 
     let images: Vec<&[f32]> = inputs.iter().map(Vec::as_slice).collect();
-    let (forwards, images_run) = (model.forwards(), model.images());
+    let (forwards, images_run) = ran(&model);
     let buffers = run(&model, 1, job(&model, &images)).unwrap();
-    assert_eq!(model.forwards(), forwards + 3, "one forward per image");
-    assert_eq!(model.images(), images_run + 3);
+    assert_eq!(
+        ran(&model),
+        (forwards + 3, images_run + 3),
+        "one forward per image"
+    );
     let batched = per_image(&model, &buffers);
     let single = singles(&model, &inputs, 2);
     assert_close(&batched, &single, "batch1_only.pt");
@@ -238,19 +273,18 @@ fn max_batch_zero_counts_as_one() {
     assert_eq!(model.batch_note(), None, "batches were not asked for");
     let buffers = model.buffers();
     assert_eq!(buffers.input.len(), model.input_len());
-    assert_eq!(buffers.logits.len(), model.num_classes());
 }
 
 #[test]
 fn jobs_of_no_images_more_than_max_batch_or_short_buffers() {
     let inputs = inputs();
     let model = load(model(), 2);
-    let (forwards, images_run) = (model.forwards(), model.images());
+    let (forwards, images_run) = ran(&model);
     // No images: nothing runs, no error.
     let mut buffers = model.buffers();
     buffers.count = 0;
     let buffers = run(&model, 1, buffers).expect("an empty job is no error");
-    assert_eq!((model.forwards(), model.images()), (forwards, images_run));
+    assert_eq!(ran(&model), (forwards, images_run));
     model.recycle(buffers);
     // Five images with max_batch 2 (the buffers grown for them): three forwards (2, 2, 1), each
     // image its own class.
@@ -258,14 +292,12 @@ fn jobs_of_no_images_more_than_max_batch_or_short_buffers() {
     let len = model.input_len();
     let mut buffers = model.buffers();
     buffers.input.resize(5 * len, 0.0);
-    buffers.logits.resize(5 * model.num_classes(), 0.0);
     for (i, image) in five.iter().enumerate() {
         buffers.input[i * len..(i + 1) * len].copy_from_slice(image);
     }
     buffers.count = 5;
     let buffers = run(&model, 2, buffers).expect("five images in chunks of two");
-    assert_eq!(model.forwards(), forwards + 3);
-    assert_eq!(model.images(), images_run + 5);
+    assert_eq!(ran(&model), (forwards + 3, images_run + 5));
     let logits = per_image(&model, &buffers);
     assert!(CAT.contains(&argmax(&logits[0])) && CAT.contains(&argmax(&logits[4])));
     assert_eq!(
@@ -274,19 +306,19 @@ fn jobs_of_no_images_more_than_max_batch_or_short_buffers() {
     );
     model.recycle(buffers);
     // More images than the buffers hold: an error reply, nothing run.
-    let (forwards, images_run) = (model.forwards(), model.images());
+    let (forwards, images_run) = ran(&model);
     let buffers = Buffers {
         input: vec![0.0; 2 * len],
-        logits: vec![0.0; 2 * model.num_classes()],
+        outputs: Vec::new(),
         count: 3,
-        regions: Vec::new(),
+        payload: Vec::new(),
     };
     let e = match run(&model, 3, buffers) {
         Err(e) => e,
         Ok(_) => panic!("no error for 3 images in buffers for 2"),
     };
     assert!(e.contains("for 3 images"), "{e}");
-    assert_eq!((model.forwards(), model.images()), (forwards, images_run));
+    assert_eq!(ran(&model), (forwards, images_run));
     // The model keeps working.
     let single = singles(&model, &inputs[..1], 5);
     assert!(CAT.contains(&argmax(&single[0])));
@@ -296,22 +328,21 @@ fn jobs_of_no_images_more_than_max_batch_or_short_buffers() {
 fn submitted_batch_reaches_the_callback_with_its_count_and_regions() {
     let inputs = inputs();
     let (tx, rx) = mpsc::channel();
-    let model = Model::load(
-        config(model(), 4),
+    let model = start(
+        model(),
+        config(4),
         Box::new(move |buffers, result, _frame| {
-            let n = buffers.logits.len() / 4;
             let classes: Vec<u32> = (0..buffers.count)
-                .map(|i| argmax(&buffers.logits[i * n..(i + 1) * n]))
+                .map(|i| argmax(&buffers.outputs[i].tensors[0].data))
                 .collect();
-            let ids: Vec<i32> = buffers.regions.iter().map(|r| r.id).collect();
+            let ids: Vec<i32> = buffers.payload.iter().map(|r| r.id).collect();
             let _ = tx.send((result, buffers.count, ids, classes));
         }),
-    )
-    .unwrap();
+    );
     let images: Vec<&[f32]> = inputs.iter().map(Vec::as_slice).collect();
     let mut buffers = job(&model, &images);
     for id in 0..3 {
-        buffers.regions.push(Region {
+        buffers.payload.push(Region {
             index: 0,
             id,
             ..Region::default()
@@ -334,15 +365,15 @@ fn jobs_of_three_handles_run_as_one_forward_each_with_its_own_logits() {
     let inputs = inputs();
     // Three handles on one model thread (what `model-instance-id` gives three elements), one
     // image each per job; the model waits up to a second for the others to fill a forward.
-    let first = Model::load(
-        ModelConfig {
+    let first = start(
+        model(),
+        Config {
             batch_size: 3,
             batch_timeout: std::time::Duration::from_secs(1),
-            ..config(model(), 1)
+            ..config(1)
         },
         Box::new(|_, _, _| {}),
-    )
-    .unwrap();
+    );
     let shared = first.share();
     let handles: Vec<Model> = std::iter::once(first)
         .chain((0..2).map(|_| {
@@ -366,7 +397,7 @@ fn jobs_of_three_handles_run_as_one_forward_each_with_its_own_logits() {
         .zip(&inputs)
         .map(|(model, input)| singles(model, std::slice::from_ref(input), 100).remove(0))
         .collect();
-    let before: Vec<(u64, u64)> = handles.iter().map(|m| (m.forwards(), m.images())).collect();
+    let before: Vec<(u64, u64)> = handles.iter().map(ran).collect();
 
     // Each handle queues from a thread of its own, as three streaming threads would.
     let batched: Vec<Vec<f32>> = std::thread::scope(|scope| {
@@ -388,8 +419,12 @@ fn jobs_of_three_handles_run_as_one_forward_each_with_its_own_logits() {
         assert_eq!(argmax(b), argmax(s), "{photo}: batched and alone disagree");
     }
     for (i, (model, (f, n))) in handles.iter().zip(before).enumerate() {
-        let ran = (model.forwards() - f, model.images() - n);
-        assert_eq!(ran, (1, 3), "handle {i}: one forward of three images");
+        let (forwards, images) = ran(model);
+        assert_eq!(
+            (forwards - f, images - n),
+            (1, 3),
+            "handle {i}: one forward of three images"
+        );
     }
 
     // The thread lives while any handle does.

@@ -204,7 +204,7 @@ fn float_classifier_with_its_labels_works() {
 #[test]
 fn label_files() {
     let _s = serial();
-    let imagenet = gsttorch::labels::IMAGENET_LABELS_TXT;
+    let imagenet = gsttorch::torchcore::labels::IMAGENET_LABELS_TXT;
     let bad: Vec<(String, &str)> = vec![
         (write("empty.txt", b""), "it holds no labels"),
         (write("three.txt", b"a\nb\nc\n"), "has 3 labels"),

@@ -128,7 +128,7 @@ fn result(label: &str, confidence: f64) -> Classification {
             confidence,
         }],
         FrameInfo::default(),
-        gst::ClockTime::ZERO,
+        std::time::Duration::ZERO,
     )
     .unwrap()
 }

@@ -4,9 +4,7 @@
 
 use libfuzzer_sys::fuzz_target;
 
-#[allow(dead_code)]
-#[path = "../../src/labels.rs"]
-mod labels;
+use torchcore::labels;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(l) = labels::Labels::parse(data) {

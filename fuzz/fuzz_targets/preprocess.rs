@@ -5,13 +5,8 @@
 
 use libfuzzer_sys::fuzz_target;
 
-#[allow(dead_code)]
-#[path = "../../src/preprocess.rs"]
-mod preprocess;
-
-use preprocess::{
-    FrameFormat, InputSpec, PixelFormat, PixelLayout, Preprocessor, ResizeMode, YuvMatrix,
-};
+use torchcore::frame::{FrameFormat, PixelFormat, PixelLayout, YuvMatrix};
+use torchcore::preprocess::{InputSpec, Preprocessor, ResizeMode};
 
 fuzz_target!(|data: &[u8]| {
     if data.len() < 12 {

@@ -1,13 +1,21 @@
 //! The model as the scheduler's [`Backend`]: a frame mapped and prepared into the model's input,
 //! a job's logits turned into a [`Classification`] for the frame it ran on.
 
-use super::scheduler::{Backend, Ticket};
-use crate::inference::{Buffers, Model};
-use crate::labels::Labels;
-use crate::postprocess::{self, Activation, Classification, FrameInfo, Region};
-use crate::preprocess::{FrameFormat, InputSpec, Preprocessor};
 use gst_video::prelude::*;
 use std::time::Duration;
+use torchcore::batch::{self, JobResult};
+use torchcore::classify::{self, Activation, Classification};
+use torchcore::frame::{Frame, FrameFormat, FrameInfo, Region};
+use torchcore::labels::Labels;
+use torchcore::preprocess::{InputSpec, Preprocessor};
+use torchcore::scheduler::{Backend, Ticket};
+
+/// The classifier's model: jobs carry the regions their images were taken from.
+pub type Model = batch::Model<Vec<Region>>;
+/// A job's buffers.
+pub type Buffers = batch::Buffers<Vec<Region>>;
+/// What the model thread does with an async job's result.
+pub type OnResult = batch::OnResult<Vec<Region>>;
 
 /// What the negotiated caps fix: the frame layout and the converter built for it.
 pub struct Format {
@@ -32,8 +40,8 @@ impl Format {
         Some(FrameFormat {
             width: info.width() as usize,
             height: info.height() as usize,
-            pixels: crate::pixel_format(info.format())?,
-            matrix: crate::yuv_matrix(info),
+            pixels: crate::video::pixel_format(info.format())?,
+            matrix: crate::video::yuv_matrix(info),
         })
     }
 }
@@ -56,14 +64,14 @@ pub fn frame_size(format: Option<&Format>) -> (u32, u32) {
 pub enum Inferred {
     Classified(Classification),
     /// Its best class was below `threshold`: no result; the model's time.
-    BelowThreshold(gst::ClockTime),
+    BelowThreshold(Duration),
     /// `inference-region=roi-list`: the regions classified (each with its result), how many were
     /// below `threshold`, and the model's time for all of them (none when the frame had no
     /// region to classify).
     Regions {
         results: Vec<(Region, Classification)>,
         below_threshold: u64,
-        time: Option<gst::ClockTime>,
+        time: Option<Duration>,
     },
 }
 
@@ -160,17 +168,13 @@ impl Backend for Run<'_> {
 
     fn wait(&self, ticket: Ticket) -> Option<Output> {
         let mut reply = self.model.wait(ticket)?;
-        let classes = self.model.num_classes();
-        let output = reply.result.and_then(|time| {
-            read(
-                &mut reply.buffers,
-                classes,
-                self.regions,
-                (self.reading, self.top_k),
-                reply.frame,
-                time,
-            )
-        });
+        let output = read(
+            &mut reply.buffers,
+            reply.result,
+            self.regions,
+            (self.reading, self.top_k),
+            reply.frame,
+        );
         self.model.recycle(reply.buffers);
         Some(output)
     }
@@ -180,32 +184,32 @@ impl Backend for Run<'_> {
     }
 }
 
-/// A finished job's outputs: the frame's result, or in roi-list mode each region's.
+/// A finished job's outputs: the frame's result, or in roi-list mode each region's; a failed
+/// job's error.
 pub fn read(
     buffers: &mut Buffers,
-    classes: usize,
+    result: JobResult,
     regions: bool,
     (reading, top_k): (&Reading, usize),
     frame: FrameInfo,
-    time: Duration,
 ) -> Output {
+    let time = result.map_err(|e| format!("inference failed: {e}"))?;
+    let classes = reading.labels.len();
+    let Buffers {
+        outputs,
+        count,
+        payload,
+        ..
+    } = buffers;
     if !regions {
-        let logits = buffers
-            .logits
-            .get_mut(..classes)
-            .ok_or_else(|| "Model returned no classes".to_string())?;
-        return classification(logits, reading, top_k, frame, time);
+        return classification(scores(outputs, 0, classes)?, reading, top_k, frame, time);
     }
-    let count = buffers.count.min(buffers.regions.len());
+    let count = (*count).min(payload.len());
     let mut results = Vec::with_capacity(count);
     let mut below_threshold = 0;
     let each = time / count.max(1) as u32;
-    for (i, region) in buffers.regions.iter().take(count).enumerate() {
-        let logits = buffers
-            .logits
-            .get_mut(i * classes..(i + 1) * classes)
-            .ok_or_else(|| format!("Model returned no classes for region {i}"))?;
-        match classification(logits, reading, top_k, frame, each)? {
+    for (i, region) in payload.iter().take(count).enumerate() {
+        match classification(scores(outputs, i, classes)?, reading, top_k, frame, each)? {
             Inferred::Classified(c) => results.push((region.clone(), c)),
             _ => below_threshold += 1,
         }
@@ -213,27 +217,39 @@ pub fn read(
     Ok(Inferred::Regions {
         results,
         below_threshold,
-        time: (count > 0).then(|| gst::ClockTime::try_from(time).unwrap_or_default()),
+        time: (count > 0).then_some(time),
     })
+}
+
+/// Image `i`'s `classes` scores.
+fn scores(
+    outputs: &mut [torchcore::batch::Outputs],
+    i: usize,
+    classes: usize,
+) -> Result<&mut [f32], String> {
+    outputs
+        .get_mut(i)
+        .and_then(|o| o.tensors.first_mut())
+        .and_then(|t| t.data.get_mut(..classes))
+        .ok_or_else(|| format!("Model returned no classes for image {i}"))
 }
 
 /// The outputs read as `reading` says, top-k, into a result for `frame`.
 pub fn classification(
-    logits: &mut [f32],
+    scores: &mut [f32],
     reading: &Reading,
     top_k: usize,
     frame: FrameInfo,
     time: Duration,
 ) -> Output {
-    let top_k = postprocess::classify(
-        logits,
+    let top_k = classify::classify(
+        scores,
         top_k,
         &reading.labels,
         reading.output,
         reading.threshold,
     )
     .ok_or_else(|| "Model returned no classes".to_string())?;
-    let time = gst::ClockTime::try_from(time).unwrap_or(gst::ClockTime::ZERO);
     Ok(match Classification::new(top_k, frame, time) {
         Some(c) => Inferred::Classified(c),
         None => Inferred::BelowThreshold(time),
@@ -248,7 +264,6 @@ pub fn prepare(
     buffer: &gst::BufferRef,
     selection: Option<&Selection>,
     buffers: &mut Buffers,
-    classes: usize,
 ) -> Result<(), Failure> {
     let failure = |flow, message| Failure { flow, message };
     let Some(format) = format else {
@@ -282,21 +297,20 @@ pub fn prepare(
     };
     let width_height = (info.width(), info.height());
     // At most three planes (I420, YV12); on the stack, nothing allocated per frame.
-    let mut planes: [&[u8]; 3] = [&[]; 3];
-    let mut strides = [0usize; 3];
-    let n = (frame.n_planes() as usize).min(3);
-    for (i, (plane, stride)) in planes.iter_mut().zip(&mut strides).take(n).enumerate() {
-        *plane = frame
-            .plane_data(i as u32)
+    let mut planes = Frame::default();
+    for i in 0..frame.n_planes().min(Frame::MAX_PLANES as u32) {
+        let data = frame
+            .plane_data(i)
             .map_err(|e| bad(format!("plane {i}: {e}")))?;
-        *stride = usize::try_from(frame.plane_stride()[i])
+        let stride = usize::try_from(frame.plane_stride()[i as usize])
             .map_err(|_| bad(format!("plane {i}: negative stride")))?;
+        planes.push(data, stride);
     }
-    let (planes, strides) = (&planes[..n], &strides[..n]);
+    let (planes, strides) = (planes.planes(), planes.strides());
     let preprocessor = &mut format.preprocessor;
     let Some(selection) = selection else {
         buffers.count = 1;
-        buffers.regions.clear();
+        buffers.payload.clear();
         let len = preprocessor.output_len();
         let have = buffers.input.len();
         let input = buffers
@@ -307,15 +321,14 @@ pub fn prepare(
             .run(planes, strides, input)
             .map_err(|e| bad(e.to_string()));
     };
-    selection.regions(buffer, width_height, &mut buffers.regions);
-    buffers.count = buffers.regions.len();
+    selection.regions(buffer, width_height, &mut buffers.payload);
+    buffers.count = buffers.payload.len();
     let len = preprocessor.output_len();
     if buffers.input.len() < buffers.count * len {
         buffers.input.resize(buffers.count * len, 0.0);
-        buffers.logits.resize(buffers.count * classes, 0.0);
     }
     for (region, input) in buffers
-        .regions
+        .payload
         .iter()
         .zip(buffers.input.chunks_exact_mut(len))
     {
@@ -334,11 +347,12 @@ pub fn frame_info(
     segment: Option<&gst::FormattedSegment<gst::ClockTime>>,
 ) -> FrameInfo {
     let pts = buffer.pts();
+    let time = |t: Option<gst::ClockTime>| t.map(Duration::from);
     FrameInfo {
         number,
-        timestamp: pts,
-        stream_time: segment.and_then(|s| s.to_stream_time(pts?)),
-        running_time: segment.and_then(|s| s.to_running_time(pts?)),
-        duration: buffer.duration(),
+        timestamp: time(pts),
+        stream_time: time(segment.and_then(|s| s.to_stream_time(pts?))),
+        running_time: time(segment.and_then(|s| s.to_running_time(pts?))),
+        duration: time(buffer.duration()),
     }
 }

@@ -1,27 +1,28 @@
 //! GStreamer glue of `torchclassify`: properties, caps, start/stop, events, queries and the
-//! per-frame calls. Which frame runs when is `scheduler`'s; loading and hot swap `loader`'s;
-//! meta, messages, JSON lines and stats `publish`'s; the properties `settings`'.
+//! per-frame calls. Which frame runs when is the core scheduler's (through `stream`); loading
+//! and hot swap `loader`'s; meta, messages, JSON lines and stats `publish`'s; the properties
+//! `settings`'.
 //!
 //! Every buffer goes through BaseTransform's `submit_input_buffer` (caps renegotiation, the
 //! queued buffer) and leaves from `generate_output`, which takes it through the scheduler: a
 //! frame can come out at once, later (held while the model runs it) or after another.
 //!
 //! Lock order: a thread holding one of these may take those after it, never one before:
-//! `reloader` → `state` → `settings` → `qos_earliest` → `latency` → `ready`/`pending_error` →
-//! the publisher's locks (publish.rs) → the model's (inference.rs). `reloader` is never held
-//! while the loader thread is joined. Nothing is posted, pushed or logged at warning level with
-//! any of them held: errors found under `state` are carried out of it and posted after, so a
-//! synchronous bus handler may call back into the element (set `model`, say).
+//! `reloader` → `stream` → `active` → `settings` → `qos_earliest` → `latency` →
+//! `ready`/`pending_error` → the publisher's locks (publish.rs) → the model's (the core's
+//! batch hub). `stream` is the only lock held while waiting for the model, and only the
+//! streaming thread takes it (and `stop`, once streaming ended): queries, properties, hot swaps
+//! and other elements never wait for a forward. `reloader` is never held while the loader thread
+//! is joined. Nothing is posted, pushed or logged at warning level with any of them held: errors
+//! found under a lock are carried out of it and posted after, so a synchronous bus handler may
+//! call back into the element (set `model`, say).
 
-use super::backend::{self, Failure, Format, Inferred, Output, Reading, Run, Selection};
+use super::backend::{self, Failure, Inferred, OnResult, Output, Reading, Selection};
 use super::loader::{self, Loaded, Reloader};
 use super::publish::{self, Publisher};
-use super::scheduler::{Arrival, Out, Outcome, Overlap, Scheduler};
-use super::settings::{self, InferenceRegion, Settings};
-use super::sharing::{self, Joined, Member};
-use crate::inference::{Model, OnResult};
-use crate::preprocess::InputSpec;
-use crate::results::ResultsWriter;
+use super::settings;
+use super::stream::{Active, FrameSettings, Stream};
+use crate::lock;
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
@@ -31,6 +32,10 @@ use gst_base::subclass::prelude::*;
 use std::collections::VecDeque;
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
+use torchcore::results::ResultsWriter;
+use torchcore::scheduler::{Arrival, Out, Outcome, Overlap};
+use torchcore::settings::{InferenceRegion, Settings};
+use torchcore::sharing::{Joined, Member};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -43,26 +48,16 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
 /// How long EOS waits for the last async inference to finish.
 const EOS_WAIT: Duration = Duration::from_secs(10);
 /// Blocking mode on a non-live stream: frames before the overlap is measured, and intervals
-/// measured each way (see `scheduler::Overlap`).
+/// measured each way (see the core scheduler's `Overlap`).
 const OVERLAP_WARM_UP: u32 = 4;
 const OVERLAP_WINDOW: u32 = 16;
 
-struct State {
-    model: Model,
-    /// `inference-region=roi-list` (fixed while running).
-    regions: bool,
-    reading: Reading,
-    /// What the model takes (the properties and model config file at load).
-    input: InputSpec,
-    format: Option<Format>,
-    /// `async` as it was at start (it is fixed while running).
-    async_: bool,
-    scheduler: Scheduler<gst::Buffer, Output>,
-}
-
 pub struct TorchClassify {
     settings: Mutex<Settings>,
-    state: Mutex<Option<State>>,
+    /// The model while running: loaded at start, replaced by a hot swap.
+    active: Mutex<Option<Active>>,
+    /// The streaming thread's state while running.
+    stream: Mutex<Option<Stream>>,
     /// The hot swap's loader while running.
     reloader: Mutex<Option<Reloader>>,
     /// Running time before which frames are late, from the newest downstream QoS event.
@@ -81,7 +76,8 @@ impl Default for TorchClassify {
     fn default() -> Self {
         TorchClassify {
             settings: Mutex::new(Settings::default()),
-            state: Mutex::new(None),
+            active: Mutex::new(None),
+            stream: Mutex::new(None),
             reloader: Mutex::new(None),
             qos_earliest: Mutex::new(None),
             latency: Mutex::new(gst::ClockTime::ZERO),
@@ -92,16 +88,18 @@ impl Default for TorchClassify {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A poisoned lock only means a panic elsewhere; the data is plain values.
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// What one step of the frame path hands back from under the state lock.
+/// What one step of the frame path hands back from under the stream lock.
 struct Finished {
     buffers: Vec<(gst::Buffer, publish::Frame)>,
     failure: Option<Failure>,
     latency_grew: bool,
+}
+
+mod frames;
+mod models;
+
+fn clock_time(d: Duration) -> gst::ClockTime {
+    gst::ClockTime::try_from(d).unwrap_or(gst::ClockTime::ZERO)
 }
 
 impl TorchClassify {
@@ -109,210 +107,8 @@ impl TorchClassify {
         lock(&self.settings)
     }
 
-    fn state(&self) -> MutexGuard<'_, Option<State>> {
-        lock(&self.state)
-    }
-
     fn element(&self) -> gst::Element {
         self.obj().clone().upcast()
-    }
-
-    /// What the model thread does with an async result: it becomes the newest result, counts in
-    /// the stats and is posted with the timestamps of the frame it was computed on.
-    fn async_result_handler(&self, reading: Reading, regions: bool) -> OnResult {
-        let element = self.obj().downgrade();
-        let classes = reading.labels.len();
-        Box::new(move |buffers, result, frame| {
-            let Some(element) = element.upgrade() else {
-                return;
-            };
-            let imp = element.imp();
-            let (top_k, post_messages) = {
-                let s = imp.settings();
-                (s.top_k as usize, s.post_messages)
-            };
-            let read =
-                |time| backend::read(buffers, classes, regions, (&reading, top_k), frame, time);
-            match result.and_then(read) {
-                Ok(inferred) => imp
-                    .publisher
-                    .async_result(&imp.element(), inferred, post_messages),
-                Err(e) => gst::element_imp_error!(imp, gst::LibraryError::Failed, ("{}", e)),
-            }
-        })
-    }
-
-    /// This element's key among the users of a shared model: its address.
-    fn member_key(&self) -> usize {
-        self.obj().as_ptr() as usize
-    }
-
-    /// Stops using the shared model of `id` (`model-instance-id`), if any.
-    fn leave_shared(&self, id: Option<&str>) {
-        if let Some(id) = id {
-            sharing::leave(id, self.member_key());
-        }
-    }
-
-    /// This element as a user of a shared model (`model-instance-id`).
-    fn member(&self) -> Member {
-        let element = self.obj().downgrade();
-        Member {
-            key: self.member_key(),
-            name: self.obj().name().to_string(),
-            adopt: Arc::new(move |from| {
-                if let Some(element) = element.upgrade() {
-                    element.imp().adopt(from);
-                }
-            }),
-        }
-    }
-
-    /// Another element sharing the model hot-swapped it: take its model settings and reload
-    /// (joining the new model; `swap` then posts `torchclassify-model-updated` here too).
-    fn adopt(&self, from: &Settings) {
-        let changed = self.settings().adopt_shared(from);
-        for name in changed {
-            self.obj().notify(name);
-        }
-        if let Some(reloader) = lock(&self.reloader).as_ref() {
-            reloader.request();
-        }
-    }
-
-    /// Loads as `settings` say, with async results read as the model loaded is.
-    fn load_model(&self, settings: &Settings) -> Result<Loaded, String> {
-        let regions = settings.inference_region == InferenceRegion::RoiList;
-        let loaded = loader::load(settings, self.member(), |reading| {
-            self.async_result_handler(reading, regions)
-        })?;
-        if let Some(Joined::Swapped(members)) = &loaded.joined {
-            // A hot swap of a shared model: the other elements follow (no lock is held here).
-            for member in members {
-                (member.adopt)(settings);
-            }
-        }
-        match &loaded.joined {
-            Some(Joined::Shared) => gst::info!(
-                CAT,
-                imp = self,
-                "Sharing the model of model-instance-id {:?} ({} elements)",
-                settings.model_instance_id,
-                loaded.model.clients()
-            ),
-            Some(_) => gst::info!(
-                CAT,
-                imp = self,
-                "Loaded the model of model-instance-id {:?}",
-                settings.model_instance_id
-            ),
-            None => {}
-        }
-        gst::info!(
-            CAT,
-            imp = self,
-            "Loaded model {} ({} classes, input {:?}, {:?} threshold {}, engine {:?} = {}, \
-             latency {})",
-            settings.model,
-            loaded.reading.labels.len(),
-            loaded.input,
-            loaded.reading.output,
-            loaded.reading.threshold,
-            settings.engine,
-            crate::inference::current_engine(),
-            loaded.latency
-        );
-        Ok(loaded)
-    }
-
-    /// Applies what a load gave: the engine warning and the latency it needs.
-    fn apply_loaded(&self, loaded: &Loaded) {
-        if let Some(note) = loaded.model.batch_note() {
-            gst::info!(CAT, imp = self, "{}", note);
-        }
-        {
-            let mut latency = lock(&self.latency);
-            *latency = (*latency).max(loaded.latency);
-        }
-        if let Some(w) = &loaded.warning {
-            gst::element_imp_warning!(self, gst::LibraryError::Settings, ("{}", w));
-        }
-    }
-
-    /// The hot swap's loader thread for this run: it loads with the newest settings (and the
-    /// new model's config file) and swaps the model in between two frames.
-    fn start_reloader(&self) -> Result<Reloader, String> {
-        let element = self.obj().downgrade();
-        let apply_to = element.clone();
-        Reloader::start(
-            move || {
-                let element = element.upgrade()?;
-                let imp = element.imp();
-                let settings = imp.settings().clone();
-                Some(imp.load_model(&settings))
-            },
-            move |outcome| {
-                if let Some(element) = apply_to.upgrade() {
-                    element.imp().swap(outcome);
-                }
-            },
-        )
-    }
-
-    /// Swaps a freshly loaded model in (a frame in flight gets its result from the old one), or
-    /// warns that the old one stays.
-    fn swap(&self, outcome: Result<Loaded, String>) {
-        let loaded = match outcome {
-            Ok(loaded) => loaded,
-            Err(e) => {
-                gst::element_imp_warning!(
-                    self,
-                    gst::LibraryError::Settings,
-                    ("{}; keeping the previous model", e)
-                );
-                return;
-            }
-        };
-        self.apply_loaded(&loaded);
-        let top_k = self.settings().top_k as usize;
-        let (old, classes) = {
-            let mut guard = self.state();
-            let Some(state) = guard.as_mut() else {
-                return; // stopped meanwhile: `loaded` is dropped here, outside the lock
-            };
-            let run = Run {
-                model: &state.model,
-                reading: &state.reading,
-                top_k,
-                regions: state.regions,
-            };
-            state.scheduler.collect(&run);
-            let classes = loaded.reading.labels.len() as u32;
-            state.reading = loaded.reading;
-            if loaded.input != state.input {
-                // The new model takes other input: the same frames, prepared anew.
-                state.format = state
-                    .format
-                    .as_ref()
-                    .and_then(|f| f.with_input(&loaded.input));
-                state.input = loaded.input;
-            }
-            (std::mem::replace(&mut state.model, loaded.model), classes)
-        };
-        drop(old); // joins the old model's thread, outside the lock
-        self.publisher
-            .update_stats(|s| s.engine = crate::inference::current_engine());
-        let s = {
-            let settings = self.settings();
-            gst::Structure::builder("torchclassify-model-updated")
-                .field("model", &settings.model)
-                .field("labels", settings.labels.as_deref())
-                .field("classes", classes)
-                .build()
-        };
-        let _ = self
-            .obj()
-            .post_message(gst::message::Element::builder(s).src(&*self.obj()).build());
     }
 
     /// Whether the stream upstream is live (an unanswered query counts as live).
@@ -332,6 +128,18 @@ impl TorchClassify {
         }
     }
 
+    /// The stream, moved to the active model if a hot swap replaced it (what it left is dropped
+    /// by the caller, after the locks).
+    fn stream(&self, top_k: usize) -> (MutexGuard<'_, Option<Stream>>, Option<Active>) {
+        let active = lock(&self.active).clone();
+        let mut stream = lock(&self.stream);
+        let left = match (stream.as_mut(), active) {
+            (Some(s), Some(a)) => s.follow(&a, top_k),
+            _ => None,
+        };
+        (stream, left)
+    }
+
     /// One frame's way through the scheduler; see the module docs.
     fn process(&self, inbuf: gst::Buffer) -> Finished {
         let arrived = Instant::now();
@@ -339,22 +147,24 @@ impl TorchClassify {
         let segment = segment.downcast_ref::<gst::ClockTime>();
         let late =
             self.is_late(segment.and_then(|s| inbuf.pts().and_then(|pts| s.to_running_time(pts))));
-        let ask_live = self
-            .state()
+        let ask_live = lock(&self.stream)
             .as_ref()
-            .is_some_and(|s| s.scheduler.live().is_none());
+            .is_some_and(|s| s.live().is_none());
         // A query upstream, with no lock held.
         let live = ask_live.then(|| self.upstream_is_live());
-        let (interval, top_k, selection) = {
+        let frame_settings = {
             let s = self.settings();
-            let selection = (s.inference_region == InferenceRegion::RoiList).then(|| Selection {
-                object_class: s.object_class.clone(),
-                min_size: s.min_roi_size,
-            });
-            (s.inference_interval as u64, s.top_k as usize, selection)
+            FrameSettings {
+                interval: s.inference_interval as u64,
+                top_k: s.top_k as usize,
+                selection: (s.inference_region == InferenceRegion::RoiList).then(|| Selection {
+                    object_class: s.object_class.clone(),
+                    min_size: s.min_roi_size,
+                }),
+            }
         };
-        let mut guard = self.state();
-        let Some(state) = guard.as_mut() else {
+        let (mut guard, left) = self.stream(frame_settings.top_k);
+        let Some(stream) = guard.as_mut() else {
             return Finished {
                 buffers: vec![],
                 failure: Some(Failure {
@@ -366,153 +176,29 @@ impl TorchClassify {
         };
         if let Some(live) = live {
             gst::debug!(CAT, imp = self, "Upstream is live: {live}");
-            state.scheduler.set_live(live);
+            stream.set_live(live);
         }
-        let run = Run {
-            model: &state.model,
-            reading: &state.reading,
-            top_k,
-            regions: state.regions,
+        let arrival = Arrival {
+            at: arrived,
+            interval: frame_settings.interval,
+            late,
         };
-        let classes = state.model.num_classes();
-        let format = state.format.as_mut();
-        let (width, height) = backend::frame_size(format.as_deref());
-        let step = state.scheduler.frame(
-            &run,
-            inbuf,
-            Arrival {
-                at: arrived,
-                interval,
-                late,
-            },
-            |buffer, number, input| {
-                input.frame = backend::frame_info(buffer, number, segment);
-                let selection = selection.as_ref();
-                backend::prepare(format, buffer, selection, &mut input.buffers, classes)
-            },
-        );
-        let (replaced, forwards, images) = state.model.counters();
-        let overlap = match (state.async_, state.scheduler.live()) {
-            (false, Some(false)) => Some(state.scheduler.overlap().choice()),
-            _ => None,
-        };
+        let step = stream.frame(inbuf, arrival, &frame_settings, segment);
         drop(guard);
+        drop(left);
 
+        let counters = step.counters;
         self.publisher.update_stats(|s| {
-            s.replaced = replaced;
-            if forwards > 0 {
-                s.mean_batch_size = images as f64 / forwards as f64;
+            s.replaced = counters.replaced;
+            if counters.forwards > 0 {
+                s.mean_batch_size = counters.images as f64 / counters.forwards as f64;
             }
-            if let Some(o) = overlap {
+            if let Some(o) = step.overlap {
                 s.overlap = o.mode;
                 s.overlap_times = o.pipelined_time.zip(o.serial_time);
             }
         });
-        self.finish(step.out, (width, height), Some(arrived), step.error)
-    }
-
-    /// Frames the scheduler let out, as `publish` takes them; a failed result ends the list (the
-    /// frames after it are not let out). The frame that arrived at `current`, if it waited for
-    /// its own result, measures the processing latency.
-    fn finish(
-        &self,
-        outs: Vec<Out<gst::Buffer, Output>>,
-        (width, height): (u32, u32),
-        current: Option<Instant>,
-        mut failure: Option<Failure>,
-    ) -> Finished {
-        let mut latency_grew = false;
-        let mut buffers = Vec::with_capacity(outs.len());
-        for out in outs {
-            let (mut inferred, mut late) = (None, false);
-            match out.outcome {
-                Outcome::Fresh(Ok(i)) => inferred = Some(i),
-                Outcome::Fresh(Err(e)) => {
-                    failure.get_or_insert(Failure {
-                        flow: gst::FlowError::Error,
-                        message: gst::error_msg!(gst::LibraryError::Failed, ("{}", e)),
-                    });
-                    break; // frames after a failed one are not let out
-                }
-                Outcome::Late => late = true,
-                Outcome::Carry | Outcome::Submitted | Outcome::Lost => {}
-            }
-            let waited = inferred.is_some();
-            if let Some(arrived) = current.filter(|&at| waited && out.arrived == at) {
-                // A frame that waited for its own result: the processing latency.
-                let spent = gst::ClockTime::try_from(arrived.elapsed()).unwrap_or_default();
-                let mut latency = lock(&self.latency);
-                if spent > *latency {
-                    *latency = spent * 5 / 4;
-                    latency_grew = true;
-                }
-            }
-            buffers.push((
-                out.item,
-                publish::Frame {
-                    inferred,
-                    late,
-                    arrived: out.arrived,
-                    width,
-                    height,
-                },
-            ));
-        }
-        Finished {
-            buffers,
-            failure,
-            latency_grew,
-        }
-    }
-
-    /// Publishes finished frames and posts what went wrong, with no lock held: the buffers to
-    /// push, in order, and the flow error to return after them.
-    fn publish(&self, finished: Finished) -> (Vec<gst::Buffer>, Option<gst::FlowError>) {
-        let (post_messages, stats_interval) = {
-            let s = self.settings();
-            (
-                s.post_messages,
-                Duration::from_millis(s.stats_interval.into()),
-            )
-        };
-        let element = self.element();
-        let mut out = Vec::with_capacity(finished.buffers.len());
-        for (mut buffer, frame) in finished.buffers {
-            if let Some(Inferred::Classified(c)) = &frame.inferred {
-                gst::trace!(
-                    CAT,
-                    imp = self,
-                    "frame {}: {} {:.3} ({} us)",
-                    c.frame.number,
-                    c.label(),
-                    c.confidence(),
-                    c.inference_time.useconds()
-                );
-            }
-            self.publisher.frame(
-                &element,
-                buffer.make_mut(),
-                frame,
-                post_messages,
-                stats_interval,
-            );
-            out.push(buffer);
-        }
-        if finished.latency_grew {
-            gst::debug!(
-                CAT,
-                imp = self,
-                "Processing latency grew, asking for a new one"
-            );
-            let _ = element.post_message(gst::message::Latency::builder().src(&element).build());
-        }
-        let flow = finished.failure.map(|f| {
-            if f.flow != gst::FlowError::Flushing {
-                self.post_error_message(f.message);
-            }
-            f.flow
-        });
-        (out, flow)
+        self.finish(step.outs, step.size, Some(arrived), step.failure)
     }
 
     /// Lets a held frame out (before a serialized event, so the event stays behind it). A push
@@ -520,18 +206,14 @@ impl TorchClassify {
     fn drain(&self) {
         let top_k = self.settings().top_k as usize;
         let (outs, size) = {
-            let mut guard = self.state();
-            let Some(state) = guard.as_mut() else {
-                return;
-            };
-            let run = Run {
-                model: &state.model,
-                reading: &state.reading,
-                top_k,
-                regions: state.regions,
-            };
-            let size = backend::frame_size(state.format.as_ref());
-            (state.scheduler.drain(&run), size)
+            let (mut guard, left) = self.stream(top_k);
+            let drained = guard.as_mut().map(|s| s.drain(top_k));
+            drop(guard);
+            drop(left);
+            match drained {
+                Some(d) => d,
+                None => return,
+            }
         };
         if outs.is_empty() {
             return;
@@ -553,19 +235,28 @@ impl TorchClassify {
     /// QoS, and an async frame still waiting for the model.
     fn reset_stream(&self) {
         let top_k = self.settings().top_k as usize;
-        if let Some(state) = self.state().as_mut() {
-            let run = Run {
-                model: &state.model,
-                reading: &state.reading,
-                top_k,
-                regions: state.regions,
-            };
-            state.scheduler.flush(&run);
+        let (mut guard, left) = self.stream(top_k);
+        if let Some(stream) = guard.as_mut() {
+            stream.flush(top_k);
         }
+        drop(guard);
+        drop(left);
         lock(&self.ready).clear();
         *lock(&self.pending_error) = None;
         self.publisher.reset_stream();
         *lock(&self.qos_earliest) = None;
+    }
+
+    /// End of stream: batches of a shared model stop waiting for this stream; in async mode the
+    /// last frame's result is let out first. True if no job of this element is left.
+    fn end_of_stream(&self) -> bool {
+        let model = lock(&self.stream).as_ref().map(|s| s.model().clone());
+        let async_ = self.settings().async_;
+        // Waited for with no lock held.
+        model.is_none_or(|model| {
+            model.end_of_stream();
+            !async_ || model.wait_idle(EOS_WAIT)
+        })
     }
 }
 
@@ -588,7 +279,7 @@ impl ObjectImpl for TorchClassify {
     }
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
-        self.settings().set(value, pspec);
+        settings::set(&mut self.settings(), value, pspec);
         gst::debug!(CAT, imp = self, "{} = {:?}", pspec.name(), value);
         if matches!(pspec.name(), "model" | "labels")
             && let Some(reloader) = lock(&self.reloader).as_ref()
@@ -601,7 +292,7 @@ impl ObjectImpl for TorchClassify {
         if pspec.name() == "stats" {
             return self.publisher.stats().to_value();
         }
-        self.settings().get(pspec)
+        settings::get_value(&self.settings(), pspec)
     }
 }
 
@@ -625,7 +316,7 @@ impl ElementImpl for TorchClassify {
 
     fn pad_templates() -> &'static [gst::PadTemplate] {
         static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> =
-            LazyLock::new(crate::classify_pad_templates);
+            LazyLock::new(crate::video::classify_pad_templates);
         PAD_TEMPLATES.as_ref()
     }
 }
@@ -671,36 +362,37 @@ impl BaseTransformImpl for TorchClassify {
         let reloader = self
             .start_reloader()
             .map_err(|e| leave(gst::error_msg!(gst::CoreError::Failed, ("{}", e))))?;
-        self.publisher
-            .start(writer, crate::inference::current_engine());
+        self.publisher.start(writer, crate::model::current_engine());
         *lock(&self.qos_earliest) = None;
         *lock(&self.pending_error) = None;
-        *self.state() = Some(State {
-            model: loaded.model,
-            regions: settings.inference_region == InferenceRegion::RoiList,
-            reading: loaded.reading,
-            format: None,
+        let active = Active {
+            model: Arc::new(loaded.model),
+            reading: Arc::new(loaded.reading),
             input: loaded.input,
-            async_: settings.async_,
-            scheduler: Scheduler::new(
-                settings.async_,
-                Overlap::measured(OVERLAP_WARM_UP, OVERLAP_WINDOW),
-            ),
-        });
+            generation: 0,
+        };
+        *lock(&self.stream) = Some(Stream::new(
+            active.clone(),
+            settings.inference_region == InferenceRegion::RoiList,
+            settings.async_,
+            Overlap::measured(OVERLAP_WARM_UP, OVERLAP_WINDOW),
+        ));
+        *lock(&self.active) = Some(active);
         *lock(&self.reloader) = Some(reloader);
         Ok(())
     }
 
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
-        // The loader first (joined with no lock held: its swap takes the state lock), then the
-        // state, dropped outside its lock (dropping the model joins its thread, and an async
-        // result being delivered takes the element's other locks).
+        // The loader first (joined with no lock held: its swap takes the active lock), then the
+        // model and the stream, dropped outside their locks (dropping the model joins its thread,
+        // and an async result being delivered takes the element's other locks).
         let reloader = lock(&self.reloader).take();
         if let Some(reloader) = reloader {
             reloader.stop();
         }
-        let state = self.state().take();
-        drop(state);
+        let active = lock(&self.active).take();
+        let stream = lock(&self.stream).take();
+        drop((active, stream));
         let id = self.settings().model_instance_id.clone();
         self.leave_shared(id.as_deref());
         lock(&self.ready).clear();
@@ -715,7 +407,7 @@ impl BaseTransformImpl for TorchClassify {
             return false;
         }
         // Blocking mode holds each frame for the model's time: say so. Async mode adds nothing.
-        let blocking = latency && self.state().as_ref().is_some_and(|s| !s.async_);
+        let blocking = latency && lock(&self.active).is_some() && !self.settings().async_;
         if let gst::QueryViewMut::Latency(q) = query.view_mut()
             && blocking
         {
@@ -760,13 +452,7 @@ impl BaseTransformImpl for TorchClassify {
             gst::EventView::Eos(_) => {
                 // Let the last async frame's result out before EOS; a shared model's batches stop
                 // waiting for this stream.
-                let idle = match self.state().as_ref() {
-                    Some(state) => {
-                        state.model.end_of_stream();
-                        !state.async_ || state.model.wait_idle(EOS_WAIT)
-                    }
-                    None => true,
-                };
+                let idle = self.end_of_stream();
                 if !idle {
                     gst::warning!(CAT, imp = self, "Model still busy at EOS");
                 }
@@ -795,17 +481,17 @@ impl BaseTransformImpl for TorchClassify {
     fn set_caps(&self, incaps: &gst::Caps, outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {
         let info = gst_video::VideoInfo::from_caps(incaps)
             .map_err(|_| gst::loggable_error!(CAT, "Invalid caps {}", incaps))?;
-        let resizes = {
-            let mut guard = self.state();
-            let Some(state) = guard.as_mut() else {
-                return Err(gst::loggable_error!(CAT, "Caps before start"));
-            };
-            let format = Format::new(info, &state.input)
-                .ok_or_else(|| gst::loggable_error!(CAT, "Unsupported caps {}", incaps))?;
-            let resizes = format.preprocessor.resizes();
-            state.format = Some(format);
-            resizes
+        let top_k = self.settings().top_k as usize;
+        let (mut guard, left) = self.stream(top_k);
+        let resizes = match guard.as_mut() {
+            None => Err(gst::loggable_error!(CAT, "Caps before start")),
+            Some(stream) => stream
+                .set_format(info)
+                .ok_or_else(|| gst::loggable_error!(CAT, "Unsupported caps {}", incaps)),
         };
+        drop(guard);
+        drop(left);
+        let resizes = resizes?;
         gst::debug!(
             CAT,
             imp = self,

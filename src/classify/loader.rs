@@ -6,16 +6,27 @@
 //! [`RELOAD_SETTLE`] of each other make one load; the thread is joined when the element stops, so
 //! no load outlives the run that asked for it.
 
-use super::backend::Reading;
-use super::settings::{InferenceRegion, LabelsChoice, Settings};
-use super::sharing::{self, Joined, Member};
-use crate::inference::{Model, ModelConfig, OnResult};
-use crate::labels::Labels;
-use crate::preprocess::InputSpec;
-use std::path::PathBuf;
+use super::backend::{Model, OnResult, Reading};
+use crate::model::{self, Open};
+use std::sync::LazyLock;
 use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
+use torchcore::batch::{self, Outputs, Packing, SharedModel};
+use torchcore::frame::Region;
+use torchcore::labels::Labels;
+use torchcore::preprocess::InputSpec;
+use torchcore::settings::{InferenceRegion, LabelsChoice, Settings};
+use torchcore::sharing::{Joined, Member, Registry};
+
+/// The models shared by `model-instance-id` in this process.
+static REGISTRY: LazyLock<Registry<SharedModel<Vec<Region>>, Settings>> =
+    LazyLock::new(Registry::default);
+
+/// The element `key` stopped using the shared model of `id`.
+pub fn leave(id: &str, key: usize) {
+    REGISTRY.leave(id, key);
+}
 
 /// How long a hot swap waits for more property changes before it loads.
 pub const RELOAD_SETTLE: Duration = Duration::from_millis(100);
@@ -32,9 +43,36 @@ pub struct Loaded {
     pub warning: Option<String>,
     /// Blocking mode's processing latency: the model's time with a margin for preprocessing
     /// and jitter.
-    pub latency: gst::ClockTime,
+    pub latency: Duration,
     /// How the model was had (`model-instance-id`); None for a model of its own.
-    pub joined: Option<Joined>,
+    pub joined: Option<Joined<Settings>>,
+}
+
+/// Checks that a forward of one image gave `[1, N]` class scores: an image classifier.
+fn check_classifier(outputs: &Outputs) -> Result<(), String> {
+    match (outputs.packing, outputs.tensors.as_slice()) {
+        (Packing::Tensor, [t]) => match t.shape.as_slice() {
+            &[1, n] if n > 0 => Ok(()),
+            shape => Err(format!(
+                "its output has shape {shape:?}, not [1, N] class scores: not an image classifier"
+            )),
+        },
+        (packing, _) => Err(format!(
+            "its output is {}, not a [1, N] tensor of class scores: not an image classifier",
+            packing.describe()
+        )),
+    }
+}
+
+/// The number of classes a classifier's outputs hold (checked at load).
+pub fn classes(model: &Model) -> usize {
+    model
+        .loaded()
+        .output_shapes
+        .first()
+        .and_then(|s| s.get(1))
+        .copied()
+        .unwrap_or(0)
 }
 
 /// The labels `choice` names. The error names the file or key and what is wrong.
@@ -54,11 +92,11 @@ fn labels(choice: &LabelsChoice) -> Result<Labels, String> {
 
 /// Loads labels and model as `settings` (and the model config file) say; `on_result` makes the
 /// model's async result handler for the reading loaded. With `model-instance-id`, `member` (the
-/// element) shares the model of the elements with that id ([`sharing`]). The error names the
+/// element) shares the model of the elements with that id ([`REGISTRY`]). The error names the
 /// property or file, the path and what is wrong.
 pub fn load(
     settings: &Settings,
-    member: Member,
+    member: Member<Settings>,
     on_result: impl FnOnce(Reading) -> OnResult,
 ) -> Result<Loaded, String> {
     let resolved = settings.resolve()?;
@@ -71,10 +109,10 @@ pub fn load(
     let model_error = |what: String| {
         format!(
             "Cannot use model '{}' (property 'model'): {what}",
-            settings.model
+            settings.shared.model
         )
     };
-    if settings.model.is_empty() {
+    if settings.shared.model.is_empty() {
         return Err(model_error("no path given".into()));
     }
     // Whole frames go one at a time; roi-list batches a frame's regions.
@@ -83,32 +121,46 @@ pub fn load(
         InferenceRegion::RoiList => settings.max_batch as usize,
     };
     let shared_id = settings.model_instance_id.as_deref();
-    let config = ModelConfig {
-        path: PathBuf::from(&settings.model),
-        engine: settings.engine,
-        num_threads: settings.num_threads,
+    let shared = &settings.shared;
+    let config = batch::Config {
+        thread_name: "torchclassify-model".into(),
         input_width: resolved.input.width,
         input_height: resolved.input.height,
         max_batch,
         // Frames of other elements only with a shared model.
         batch_size: match shared_id {
-            Some(_) => settings.batch_size as usize,
+            Some(_) => shared.batch_size as usize,
             None => 1,
         },
-        batch_timeout: Duration::from_nanos(settings.batch_timeout),
+        batch_timeout: Duration::from_nanos(shared.batch_timeout),
+    };
+    let open = Open {
+        path: shared.model.clone().into(),
+        engine: shared.engine,
+        num_threads: shared.num_threads,
     };
     let on_result = on_result(reading.clone());
+    let start = |on_result| {
+        Model::start(
+            config,
+            move || model::open(&open),
+            check_classifier,
+            on_result,
+        )
+        .map_err(model_error)
+    };
     let (model, joined) = match shared_id {
-        None => (Model::load(config, on_result).map_err(model_error)?, None),
+        None => (start(on_result)?, None),
         Some(id) => {
             // Loads only when no element with the id has a model (on_result goes to whichever
             // of `join` and `load` runs).
             let on_result = std::cell::Cell::new(Some(on_result));
             let take = || on_result.take().unwrap_or_else(|| Box::new(|_, _, _| {}));
-            let (model, joined) = sharing::model(
+            let (model, joined) = REGISTRY.model(
                 id,
                 settings,
                 member,
+                |mine, theirs| mine.shared.differences(&theirs.shared).into_iter().next(),
                 |shared| match shared.join(max_batch, take()) {
                     Ok(model) => Some(model),
                     Err(back) => {
@@ -116,12 +168,16 @@ pub fn load(
                         None
                     }
                 },
-                || Model::load(config, take()).map_err(model_error),
+                || {
+                    let model = start(take())?;
+                    let share = model.share();
+                    Ok((model, share))
+                },
             )?;
             (model, Some(joined))
         }
     };
-    let n = model.num_classes();
+    let n = classes(&model);
     if n != reading.labels.len() {
         let source = match &resolved.labels {
             LabelsChoice::BuiltIn => {
@@ -143,12 +199,10 @@ pub fn load(
     // A shared model may hold a frame for batch-timeout, waiting for the other streams' frames,
     // and then run a whole batch.
     let (batch, timeout) = match shared_id {
-        Some(_) if settings.batch_size > 1 => (settings.batch_size, settings.batch_timeout),
+        Some(_) if shared.batch_size > 1 => (shared.batch_size, shared.batch_timeout),
         _ => (1, 0),
     };
-    let latency = gst::ClockTime::try_from(model.warm_up_time() * batch * 5 / 4)
-        .unwrap_or(gst::ClockTime::ZERO)
-        .saturating_add(gst::ClockTime::from_nseconds(timeout));
+    let latency = model.warm_up_time() * batch * 5 / 4 + Duration::from_nanos(timeout);
     Ok(Loaded {
         model,
         input: resolved.input,

@@ -8,9 +8,8 @@ mod backend;
 mod imp;
 mod loader;
 mod publish;
-mod scheduler;
 mod settings;
-mod sharing;
+mod stream;
 
 glib::wrapper! {
     pub struct TorchClassify(ObjectSubclass<imp::TorchClassify>)
@@ -18,7 +17,7 @@ glib::wrapper! {
 }
 
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
-    crate::inference::Engine::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
+    crate::enums::Engine::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
     gst::Element::register(
         Some(plugin),
         "torchclassify",

@@ -5,17 +5,27 @@
 //! handler may call back into the element.
 
 use super::backend::Inferred;
-use crate::postprocess::{Classification, Region};
-use crate::results::{self, ResultsWriter};
-use crate::stats::Stats;
+use crate::lock;
 use crate::{message, meta};
 use gst::prelude::*;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
+use torchcore::classify::Classification;
+use torchcore::frame::Region;
+use torchcore::results::{self, ResultsWriter};
+use torchcore::stats::{self, Stats};
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A poisoned lock only means a panic elsewhere; the data is plain values.
-    m.lock().unwrap_or_else(|e| e.into_inner())
+/// The `torchclassify-stats` structure of the stats' fields.
+pub fn stats_structure(fields: Vec<(&'static str, stats::Value)>) -> gst::Structure {
+    let mut s = gst::Structure::builder(stats::STRUCTURE_NAME);
+    for (name, value) in fields {
+        s = match value {
+            stats::Value::Count(v) => s.field(name, v),
+            stats::Value::Number(v) => s.field(name, v),
+            stats::Value::Text(v) => s.field(name, v),
+        };
+    }
+    s.build()
 }
 
 /// What the streaming thread and (in async mode) the model thread both update.
@@ -32,15 +42,14 @@ struct Results {
 impl Results {
     /// Counts what the model said and makes it the newest result.
     fn record(&mut self, inferred: &Inferred) {
-        let ns = |t: gst::ClockTime| Duration::from_nanos(t.nseconds());
         match inferred {
             Inferred::Classified(c) => {
-                self.stats.inference(ns(c.inference_time));
+                self.stats.inference(c.inference_time);
                 self.latest = Some(c.clone());
             }
             // Buffers after it carry no result: the newest one says nothing.
             Inferred::BelowThreshold(time) => {
-                self.stats.inference(ns(*time));
+                self.stats.inference(*time);
                 self.stats.below_threshold += 1;
                 self.latest = None;
             }
@@ -51,7 +60,7 @@ impl Results {
             } => {
                 // A frame without regions to classify ran no model.
                 if let Some(time) = time {
-                    self.stats.inference(ns(*time));
+                    self.stats.inference(*time);
                 }
                 self.stats.regions += results.len() as u64 + below_threshold;
                 self.stats.below_threshold += below_threshold;
@@ -117,7 +126,7 @@ impl Publisher {
     }
 
     pub fn stats(&self) -> gst::Structure {
-        lock(&self.results).stats.to_structure(Instant::now())
+        stats_structure(lock(&self.results).stats.fields(Instant::now()))
     }
 
     /// A frame leaves: it gets the meta of its fresh result or the newest one; a fresh result
@@ -163,7 +172,8 @@ impl Publisher {
         if !stats_interval.is_zero() {
             posts.stats = lock(&self.results)
                 .stats
-                .window_structure(frame.arrived, stats_interval);
+                .window_fields(frame.arrived, stats_interval)
+                .map(stats_structure);
         }
         self.post(element, posts);
     }
@@ -189,7 +199,7 @@ impl Publisher {
         let stats = {
             let mut results = lock(&self.results);
             results.stats.end(Instant::now());
-            results.stats.to_structure(Instant::now())
+            stats_structure(results.stats.fields(Instant::now()))
         };
         self.post(
             element,

@@ -1,414 +1,109 @@
-//! `torchclassify`'s properties: the settings they hold, their defaults and their param specs.
+//! `torchclassify`'s properties: GObject values to and from the core's typed [`Settings`], and
+//! the param specs (what `gst-inspect-1.0 torchclassify` shows).
 
-use crate::inference::Engine;
-use crate::modelconfig::{self, LabelsSource, ModelConfigFile};
-use crate::postprocess::Activation;
-use crate::preprocess::{ColorOrder, DEFAULT_CROP_FRACTION, InputSpec, Normalization, ResizeMode};
+use crate::enums::{Activation, ColorOrder, Engine, InferenceRegion, ResizeMode};
 use gst::glib;
 use gst::prelude::*;
-use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
+use torchcore::preprocess::DEFAULT_CROP_FRACTION;
+use torchcore::settings::*;
 
-/// The model's input size (MobileNetV2 and most ImageNet classifiers take 224x224).
-pub const DEFAULT_INPUT_SIZE: u32 = 224;
-pub const DEFAULT_TOP_K: u32 = 5;
-pub const DEFAULT_NUM_THREADS: u32 = 0;
-pub const DEFAULT_POST_MESSAGES: bool = true;
-pub const DEFAULT_INFERENCE_INTERVAL: u32 = 1;
-pub const DEFAULT_ASYNC: bool = false;
-pub const DEFAULT_STATS_INTERVAL: u32 = 0;
-pub const DEFAULT_PIXEL_SCALE: f64 = 1.0 / 255.0;
-pub const DEFAULT_THRESHOLD: f64 = 0.0;
-pub const DEFAULT_MIN_ROI_SIZE: u32 = 0;
-pub const DEFAULT_MAX_BATCH: u32 = 16;
-pub const DEFAULT_BATCH_SIZE: u32 = 1;
-pub const DEFAULT_BATCH_TIMEOUT: u64 = 0;
+static DEFAULT_MODEL: LazyLock<String> = LazyLock::new(default_model);
 
-/// What `torchclassify` classifies (`inference-region`).
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Hash, glib::Enum)]
-#[repr(u32)]
-#[enum_type(name = "GstTorchInferenceRegion")]
-pub enum InferenceRegion {
-    #[default]
-    #[enum_value(name = "Full frame: the whole frame", nick = "full-frame")]
-    FullFrame = 0,
-    #[enum_value(
-        name = "ROI list: every region of interest (GstVideoRegionOfInterestMeta) on the frame",
-        nick = "roi-list"
-    )]
-    RoiList = 1,
+/// A string property's value; empty counts as unset.
+fn string(value: &glib::Value) -> Option<String> {
+    value
+        .get::<Option<String>>()
+        .ok()
+        .flatten()
+        .filter(|s| !s.is_empty())
 }
 
-/// Where `make model` writes the model: `$XDG_DATA_HOME/gst-torch/` (default
-/// `~/.local/share/gst-torch/`).
-static DEFAULT_MODEL: LazyLock<String> = LazyLock::new(|| {
-    glib::user_data_dir()
-        .join("gst-torch")
-        .join("mobilenet_v2_quantized.pt")
-        .to_string_lossy()
-        .into_owned()
-});
-
-#[derive(Debug, Clone)]
-pub struct Settings {
-    pub model: String,
-    pub labels: Option<String>,
-    pub top_k: u32,
-    /// Side of the square image the model takes.
-    pub input_size: u32,
-    pub engine: Engine,
-    pub num_threads: u32,
-    pub post_messages: bool,
-    pub inference_interval: u32,
-    pub async_: bool,
-    /// Milliseconds between `torchclassify-stats` messages; 0 = none.
-    pub stats_interval: u32,
-    /// JSON lines of results go here (`-` = stdout).
-    pub results_file: Option<String>,
-    /// The model config file; None: the model's path with `.json`, if that exists.
-    pub model_config: Option<String>,
-    /// As set: checked (3 finite numbers) when the model is loaded.
-    pub mean: Vec<f64>,
-    pub std: Vec<f64>,
-    pub pixel_scale: f64,
-    pub color_order: ColorOrder,
-    pub resize: ResizeMode,
-    pub crop_fraction: f64,
-    pub output: Activation,
-    pub threshold: f64,
-    pub inference_region: InferenceRegion,
-    /// ROI types to classify (empty: all).
-    pub object_class: Vec<String>,
-    pub min_roi_size: u32,
-    pub max_batch: u32,
-    /// Elements with the same id share one model (None: a model of its own).
-    pub model_instance_id: Option<String>,
-    /// Frames of the elements sharing the model per forward, and how long (ns) to wait for them.
-    pub batch_size: u32,
-    pub batch_timeout: u64,
-    /// The properties the application set: they win over the model config file.
-    pub explicit: BTreeSet<String>,
+/// A numeric or enum property's value (GObject checked its type before the call).
+fn get<'a, T: glib::value::FromValue<'a> + Default>(value: &'a glib::Value) -> T {
+    value.get().unwrap_or_default()
 }
 
-/// Where the labels come from.
-#[derive(Debug, Clone, PartialEq)]
-pub enum LabelsChoice {
-    /// The 1000 ImageNet labels built into the plugin.
-    BuiltIn,
-    /// A file, and what named it (for errors).
-    File(PathBuf, String),
-    /// A list in the model config file (named).
-    List(Vec<String>, PathBuf),
-}
-
-/// What the model takes and how its outputs read: the properties set, else the model config
-/// file, else the defaults.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Resolved {
-    pub input: InputSpec,
-    pub labels: LabelsChoice,
-    pub output: Activation,
-    pub threshold: f64,
-    /// The config file read, if any.
-    pub config: Option<PathBuf>,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            model: DEFAULT_MODEL.clone(),
-            labels: None,
-            top_k: DEFAULT_TOP_K,
-            input_size: DEFAULT_INPUT_SIZE,
-            engine: Engine::default(),
-            num_threads: DEFAULT_NUM_THREADS,
-            post_messages: DEFAULT_POST_MESSAGES,
-            inference_interval: DEFAULT_INFERENCE_INTERVAL,
-            async_: DEFAULT_ASYNC,
-            stats_interval: DEFAULT_STATS_INTERVAL,
-            results_file: None,
-            model_config: None,
-            mean: Normalization::default().mean.to_vec(),
-            std: Normalization::default().std.to_vec(),
-            pixel_scale: DEFAULT_PIXEL_SCALE,
-            color_order: ColorOrder::default(),
-            resize: ResizeMode::default(),
-            crop_fraction: DEFAULT_CROP_FRACTION,
-            output: Activation::default(),
-            threshold: DEFAULT_THRESHOLD,
-            inference_region: InferenceRegion::default(),
-            object_class: Vec::new(),
-            min_roi_size: DEFAULT_MIN_ROI_SIZE,
-            max_batch: DEFAULT_MAX_BATCH,
-            model_instance_id: None,
-            batch_size: DEFAULT_BATCH_SIZE,
-            batch_timeout: DEFAULT_BATCH_TIMEOUT,
-            explicit: BTreeSet::new(),
-        }
-    }
-}
-
-/// A model config file's value for a property, unless the property was set.
-fn pick<T: Copy>(explicit: bool, property: T, file: Option<T>) -> T {
-    match file {
-        Some(v) if !explicit => v,
-        _ => property,
-    }
-}
-
-impl Settings {
-    /// Stores a property value (GObject has checked its type and range).
-    pub fn set(&mut self, value: &glib::Value, pspec: &glib::ParamSpec) {
-        let settings = self;
-        match pspec.name() {
-            "model" => {
-                settings.model = value
-                    .get::<Option<String>>()
-                    .expect("type checked upstream")
-                    .unwrap_or_default()
-            }
-            "labels" => {
-                settings.labels = value
-                    .get::<Option<String>>()
-                    .expect("type checked upstream")
-                    .filter(|s| !s.is_empty())
-            }
-            "top-k" => settings.top_k = value.get().expect("type checked upstream"),
-            "input-size" => settings.input_size = value.get().expect("type checked upstream"),
-            "engine" => settings.engine = value.get().expect("type checked upstream"),
-            "num-threads" => settings.num_threads = value.get().expect("type checked upstream"),
-            "post-messages" => settings.post_messages = value.get().expect("type checked upstream"),
-            "inference-interval" => {
-                settings.inference_interval = value.get().expect("type checked upstream")
-            }
-            "async" => settings.async_ = value.get().expect("type checked upstream"),
-            "stats-interval" => {
-                settings.stats_interval = value.get().expect("type checked upstream")
-            }
-            "results-file" => {
-                settings.results_file = value
-                    .get::<Option<String>>()
-                    .expect("type checked upstream")
-                    .filter(|s| !s.is_empty())
-            }
-            "model-config" => {
-                settings.model_config = value
-                    .get::<Option<String>>()
-                    .expect("type checked upstream")
-                    .filter(|s| !s.is_empty())
-            }
-            "mean" | "std" => {
-                let array = value.get::<gst::Array>().expect("type checked upstream");
-                // Elements that are not numbers become NaN: an error at load, naming them.
-                let numbers = array
-                    .iter()
-                    .map(|v| v.get::<f64>().unwrap_or(f64::NAN))
-                    .collect();
-                if pspec.name() == "mean" {
-                    settings.mean = numbers;
-                } else {
-                    settings.std = numbers;
-                }
-            }
-            "pixel-scale" => settings.pixel_scale = value.get().expect("type checked upstream"),
-            "color-order" => settings.color_order = value.get().expect("type checked upstream"),
-            "resize" => settings.resize = value.get().expect("type checked upstream"),
-            "crop-fraction" => settings.crop_fraction = value.get().expect("type checked upstream"),
-            "output" => settings.output = value.get().expect("type checked upstream"),
-            "threshold" => settings.threshold = value.get().expect("type checked upstream"),
-            "inference-region" => {
-                settings.inference_region = value.get().expect("type checked upstream")
-            }
-            "object-class" => {
-                settings.object_class = value
-                    .get::<Option<String>>()
-                    .expect("type checked upstream")
-                    .unwrap_or_default()
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .map(String::from)
-                    .collect()
-            }
-            "min-roi-size" => settings.min_roi_size = value.get().expect("type checked upstream"),
-            "max-batch" => settings.max_batch = value.get().expect("type checked upstream"),
-            "model-instance-id" => {
-                settings.model_instance_id = value
-                    .get::<Option<String>>()
-                    .expect("type checked upstream")
-                    .filter(|s| !s.is_empty())
-            }
-            "batch-size" => settings.batch_size = value.get().expect("type checked upstream"),
-            "batch-timeout" => settings.batch_timeout = value.get().expect("type checked upstream"),
-            _ => unimplemented!(),
-        }
-        settings.explicit.insert(pspec.name().to_string());
-    }
-
-    /// The properties elements sharing a model (`model-instance-id`) must agree on, with their
-    /// values: what the model computes (model, labels, engine, input and preprocessing) and how
-    /// the shared model batches. [`Settings::adopt_shared`] copies the same fields.
-    pub fn shared_key(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("model", self.model.clone()),
-            ("model-config", format!("{:?}", self.model_config)),
-            ("labels", format!("{:?}", self.labels)),
-            ("engine", format!("{:?}", self.engine)),
-            ("num-threads", self.num_threads.to_string()),
-            ("input-size", self.input_size.to_string()),
-            ("mean", format!("{:?}", self.mean)),
-            ("std", format!("{:?}", self.std)),
-            ("pixel-scale", self.pixel_scale.to_string()),
-            ("color-order", format!("{:?}", self.color_order)),
-            ("resize", format!("{:?}", self.resize)),
-            ("crop-fraction", self.crop_fraction.to_string()),
-            ("batch-size", self.batch_size.to_string()),
-            ("batch-timeout", self.batch_timeout.to_string()),
-        ]
-    }
-
-    /// Takes the [`Settings::shared_key`] properties from `other` (an element sharing the model
-    /// hot-swapped it); returns the names of those that changed.
-    pub fn adopt_shared(&mut self, other: &Settings) -> Vec<&'static str> {
-        let before = self.shared_key();
-        self.model.clone_from(&other.model);
-        self.model_config.clone_from(&other.model_config);
-        self.labels.clone_from(&other.labels);
-        self.engine = other.engine;
-        self.num_threads = other.num_threads;
-        self.input_size = other.input_size;
-        self.mean.clone_from(&other.mean);
-        self.std.clone_from(&other.std);
-        self.pixel_scale = other.pixel_scale;
-        self.color_order = other.color_order;
-        self.resize = other.resize;
-        self.crop_fraction = other.crop_fraction;
-        self.batch_size = other.batch_size;
-        self.batch_timeout = other.batch_timeout;
-        let changed: Vec<_> = before
-            .into_iter()
-            .zip(self.shared_key())
-            .filter(|(a, b)| a != b)
-            .map(|(a, _)| a.0)
-            .collect();
-        for name in &changed {
-            // As set by the application (on the other element): they keep winning over the file.
-            if other.is_set(name) {
-                self.explicit.insert(name.to_string());
-            }
-        }
-        changed
-    }
-
-    fn is_set(&self, property: &str) -> bool {
-        self.explicit.contains(property)
-    }
-
-    /// The model config file to read: `model-config`, else the model's path with `.json` when
-    /// that file exists.
-    pub fn config_path(&self) -> Option<PathBuf> {
-        match &self.model_config {
-            Some(path) => Some(PathBuf::from(path)),
-            None => Some(modelconfig::beside(Path::new(&self.model))).filter(|p| p.is_file()),
-        }
-    }
-
-    /// What the model takes and how to read its outputs: the properties set, else the model
-    /// config file's values, else the defaults. Errors name the property or the file and key.
-    pub fn resolve(&self) -> Result<Resolved, String> {
-        let path = self.config_path();
-        let file = match &path {
-            Some(p) => modelconfig::load(p).map_err(|e| {
-                if self.model_config.is_some() {
-                    format!("{e} (property 'model-config')")
-                } else {
-                    e
-                }
-            })?,
-            None => ModelConfigFile::default(),
-        };
-        let property = |name: &str, e: String| format!("Property '{name}': {e}");
-        let mean = modelconfig::check_mean(&self.mean).map_err(|e| property("mean", e))?;
-        let std = modelconfig::check_std(&self.std).map_err(|e| property("std", e))?;
-        let pixel_scale = modelconfig::check_pixel_scale(self.pixel_scale)
-            .map_err(|e| property("pixel-scale", e))?;
-        let crop_fraction = modelconfig::check_crop_fraction(self.crop_fraction)
-            .map_err(|e| property("crop-fraction", e))?;
-        let threshold =
-            modelconfig::check_threshold(self.threshold).map_err(|e| property("threshold", e))?;
-        let size = pick(self.is_set("input-size"), self.input_size, file.input_size) as usize;
-        let input = InputSpec {
-            width: size,
-            height: size,
-            normalization: Normalization {
-                mean: pick(self.is_set("mean"), mean, file.mean),
-                std: pick(self.is_set("std"), std, file.std),
-                pixel_scale: pick(self.is_set("pixel-scale"), pixel_scale, file.pixel_scale),
-            },
-            color_order: pick(
-                self.is_set("color-order"),
-                self.color_order,
-                file.color_order,
-            ),
-            resize: pick(self.is_set("resize"), self.resize, file.resize),
-            crop_fraction: pick(
-                self.is_set("crop-fraction"),
-                crop_fraction,
-                file.crop_fraction,
-            ),
-        };
-        let labels = match (&self.labels, file.labels) {
-            (Some(path), _) => LabelsChoice::File(path.into(), "property 'labels'".into()),
-            (None, Some(LabelsSource::File(p))) => LabelsChoice::File(
-                p,
-                format!("key 'labels' of model config '{}'", file.path.display()),
-            ),
-            (None, Some(LabelsSource::List(list))) => LabelsChoice::List(list, file.path.clone()),
-            (None, None) => LabelsChoice::BuiltIn,
-        };
-        Ok(Resolved {
-            input,
-            labels,
-            output: pick(self.is_set("output"), self.output, file.output),
-            threshold: pick(self.is_set("threshold"), threshold, file.threshold),
-            config: path,
+/// An array property's numbers; elements that are not numbers become NaN: an error at load,
+/// naming them.
+fn numbers(value: &glib::Value) -> Vec<f64> {
+    value
+        .get::<gst::Array>()
+        .map(|a| {
+            a.iter()
+                .map(|v| v.get::<f64>().unwrap_or(f64::NAN))
+                .collect()
         })
-    }
+        .unwrap_or_default()
+}
 
-    /// A property's value (all but `stats`, which the element computes).
-    pub fn get(&self, pspec: &glib::ParamSpec) -> glib::Value {
-        let settings = self;
-        match pspec.name() {
-            "model" => settings.model.to_value(),
-            "labels" => settings.labels.to_value(),
-            "top-k" => settings.top_k.to_value(),
-            "input-size" => settings.input_size.to_value(),
-            "engine" => settings.engine.to_value(),
-            "num-threads" => settings.num_threads.to_value(),
-            "post-messages" => settings.post_messages.to_value(),
-            "inference-interval" => settings.inference_interval.to_value(),
-            "async" => settings.async_.to_value(),
-            "stats-interval" => settings.stats_interval.to_value(),
-            "results-file" => settings.results_file.to_value(),
-            "model-config" => settings.model_config.to_value(),
-            "mean" => gst::Array::new(settings.mean.iter().copied()).to_value(),
-            "std" => gst::Array::new(settings.std.iter().copied()).to_value(),
-            "pixel-scale" => settings.pixel_scale.to_value(),
-            "color-order" => settings.color_order.to_value(),
-            "resize" => settings.resize.to_value(),
-            "crop-fraction" => settings.crop_fraction.to_value(),
-            "output" => settings.output.to_value(),
-            "threshold" => settings.threshold.to_value(),
-            "inference-region" => settings.inference_region.to_value(),
-            "object-class" => settings.object_class.join(",").to_value(),
-            "min-roi-size" => settings.min_roi_size.to_value(),
-            "max-batch" => settings.max_batch.to_value(),
-            "model-instance-id" => settings.model_instance_id.to_value(),
-            "batch-size" => settings.batch_size.to_value(),
-            "batch-timeout" => settings.batch_timeout.to_value(),
-            _ => unimplemented!(),
-        }
+/// Stores a property value in `s` (GObject has checked its type and range).
+pub fn set(s: &mut Settings, value: &glib::Value, pspec: &glib::ParamSpec) {
+    let shared = &mut s.shared;
+    match pspec.name() {
+        "model" => shared.model = string(value).unwrap_or_default(),
+        "labels" => shared.labels = string(value),
+        "top-k" => s.top_k = get(value),
+        "input-size" => shared.input_size.set(get(value)),
+        "engine" => shared.engine = get::<Engine>(value).into(),
+        "num-threads" => shared.num_threads = get(value),
+        "post-messages" => s.post_messages = get(value),
+        "inference-interval" => s.inference_interval = get(value),
+        "async" => s.async_ = get(value),
+        "stats-interval" => s.stats_interval = get(value),
+        "results-file" => s.results_file = string(value),
+        "model-config" => shared.model_config = string(value),
+        "mean" => shared.mean.set(numbers(value)),
+        "std" => shared.std.set(numbers(value)),
+        "pixel-scale" => shared.pixel_scale.set(get(value)),
+        "color-order" => shared.color_order.set(get::<ColorOrder>(value).into()),
+        "resize" => shared.resize.set(get::<ResizeMode>(value).into()),
+        "crop-fraction" => shared.crop_fraction.set(get(value)),
+        "output" => s.output.set(get::<Activation>(value).into()),
+        "threshold" => s.threshold.set(get(value)),
+        "inference-region" => s.inference_region = get::<InferenceRegion>(value).into(),
+        "object-class" => s.object_class = comma_list(&string(value).unwrap_or_default()),
+        "min-roi-size" => s.min_roi_size = get(value),
+        "max-batch" => s.max_batch = get(value),
+        "model-instance-id" => s.model_instance_id = string(value),
+        "batch-size" => shared.batch_size = get(value),
+        "batch-timeout" => shared.batch_timeout = get(value),
+        _ => {}
+    }
+}
+
+/// A property's value (all but `stats`, which the element computes).
+pub fn get_value(s: &Settings, pspec: &glib::ParamSpec) -> glib::Value {
+    let shared = &s.shared;
+    match pspec.name() {
+        "model" => shared.model.to_value(),
+        "labels" => shared.labels.to_value(),
+        "top-k" => s.top_k.to_value(),
+        "input-size" => shared.input_size.get().to_value(),
+        "engine" => Engine::from(shared.engine).to_value(),
+        "num-threads" => shared.num_threads.to_value(),
+        "post-messages" => s.post_messages.to_value(),
+        "inference-interval" => s.inference_interval.to_value(),
+        "async" => s.async_.to_value(),
+        "stats-interval" => s.stats_interval.to_value(),
+        "results-file" => s.results_file.to_value(),
+        "model-config" => shared.model_config.to_value(),
+        "mean" => gst::Array::new(shared.mean.get().iter().copied()).to_value(),
+        "std" => gst::Array::new(shared.std.get().iter().copied()).to_value(),
+        "pixel-scale" => shared.pixel_scale.get().to_value(),
+        "color-order" => ColorOrder::from(*shared.color_order.get()).to_value(),
+        "resize" => ResizeMode::from(*shared.resize.get()).to_value(),
+        "crop-fraction" => shared.crop_fraction.get().to_value(),
+        "output" => Activation::from(*s.output.get()).to_value(),
+        "threshold" => s.threshold.get().to_value(),
+        "inference-region" => InferenceRegion::from(s.inference_region).to_value(),
+        "object-class" => s.object_class.join(",").to_value(),
+        "min-roi-size" => s.min_roi_size.to_value(),
+        "max-batch" => s.max_batch.to_value(),
+        "model-instance-id" => s.model_instance_id.to_value(),
+        "batch-size" => shared.batch_size.to_value(),
+        "batch-timeout" => shared.batch_timeout.to_value(),
+        _ => glib::Value::from_type(pspec.value_type()),
     }
 }
 

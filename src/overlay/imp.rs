@@ -2,17 +2,21 @@
 //! the rendered text live in `render`, which regions are drawn and where in `regions`;
 //! gstreamer-video's overlay composition blends it all or carries it downstream as meta.
 
+use super::compose::{
+    Cached, DEFAULT_BACKGROUND, DEFAULT_COLOR, DEFAULT_FONT, DEFAULT_MIN_CONFIDENCE, Settings,
+    Texts, attach,
+};
 use super::regions::{self, Rect};
 use super::render::{self, Position};
+use crate::lock;
 use crate::message;
-use crate::meta::{self, ClassificationMeta};
+use crate::meta;
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 use gst_base::subclass::prelude::*;
 use gst_video::prelude::*;
-use std::collections::{HashMap, HashSet};
-use std::sync::{LazyLock, Mutex, MutexGuard};
+use std::sync::{LazyLock, Mutex};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -21,133 +25,6 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
         Some("Classification overlay"),
     )
 });
-
-const DEFAULT_FONT: &str = "Sans Bold";
-const DEFAULT_COLOR: u32 = 0xffff_ffff;
-const DEFAULT_BACKGROUND: u32 = 0xa000_0000;
-const DEFAULT_MIN_CONFIDENCE: f64 = 0.0;
-
-#[derive(Debug, Clone, PartialEq)]
-struct Settings {
-    font_desc: String,
-    position: Position,
-    show_top_k: bool,
-    color: u32,
-    background: u32,
-    min_confidence: f64,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            font_desc: DEFAULT_FONT.into(),
-            position: Position::default(),
-            show_top_k: false,
-            color: DEFAULT_COLOR,
-            background: DEFAULT_BACKGROUND,
-            min_confidence: DEFAULT_MIN_CONFIDENCE,
-        }
-    }
-}
-
-/// One rectangle of a composition: text (a region's caption or the frame's label), or a filled
-/// rectangle of the text colour (an edge of a region's outline).
-type Piece = regions::Piece<String>;
-
-/// What a frame gets drawn: each piece and the frame position of its top-left corner, in drawing
-/// order.
-type Layout = Vec<(Piece, i64, i64)>;
-
-/// Rendered pieces and their placed rectangles, kept while consecutive frames use them (what the
-/// last frame did not use is dropped), and the composition last made. All of it was made for
-/// `settings` and a frame of `width` × `height`.
-struct Cached {
-    settings: Settings,
-    width: u32,
-    height: u32,
-    /// Each piece rendered, as a rectangle at (0, 0).
-    pieces: HashMap<Piece, gst_video::VideoOverlayRectangle>,
-    /// Rectangles of a piece at a place: the same pixels, moved.
-    placed: HashMap<(Piece, i64, i64), gst_video::VideoOverlayRectangle>,
-    layout: Layout,
-    composition: Option<gst_video::VideoOverlayComposition>,
-}
-
-impl Cached {
-    fn new(settings: &Settings, width: u32, height: u32) -> Self {
-        Cached {
-            settings: settings.clone(),
-            width,
-            height,
-            pieces: HashMap::new(),
-            placed: HashMap::new(),
-            layout: Layout::new(),
-            composition: None,
-        }
-    }
-
-    /// Size of `piece`, rendered now unless it is kept from an earlier frame.
-    fn size(&mut self, piece: &Piece) -> Result<(i64, i64), String> {
-        if let Some(r) = self.pieces.get(piece) {
-            let (_, _, w, h) = r.render_rectangle();
-            return Ok((w.into(), h.into()));
-        }
-        let s = &self.settings;
-        let image = match piece {
-            Piece::Caption(text) => render::render(
-                text,
-                &s.font_desc,
-                render::default_text_px(self.height as usize),
-                s.color,
-                s.background,
-            )?,
-            Piece::Fill(w, h) => {
-                let dim = |v: i64| usize::try_from(v).map_err(|_| format!("fill size {v}"));
-                render::Image::solid(dim(*w)?, dim(*h)?, s.color)
-            }
-        };
-        let size = (image.width as i64, image.height as i64);
-        self.pieces.insert(piece.clone(), image.rectangle(0, 0)?);
-        Ok(size)
-    }
-
-    /// The rectangle of `piece` with its top-left corner at (`x`, `y`): the one kept from an
-    /// earlier frame, else a copy of the rendered one (same pixels) moved there.
-    fn placed(
-        &mut self,
-        piece: &Piece,
-        x: i64,
-        y: i64,
-    ) -> Result<gst_video::VideoOverlayRectangle, String> {
-        let key = (piece.clone(), x, y);
-        if let Some(r) = self.placed.get(&key) {
-            return Ok(r.clone());
-        }
-        let out_of_range = || format!("{piece:?} at {x},{y}: out of range");
-        let (rx, ry) = (
-            i32::try_from(x).map_err(|_| out_of_range())?,
-            i32::try_from(y).map_err(|_| out_of_range())?,
-        );
-        self.size(piece)?;
-        let rendered = self
-            .pieces
-            .get(piece)
-            .ok_or_else(|| format!("{piece:?} not rendered"))?;
-        let (_, _, w, h) = rendered.render_rectangle();
-        let mut moved = rendered.copy();
-        moved.make_mut().set_render_rectangle(rx, ry, w, h);
-        self.placed.insert(key, moved.clone());
-        Ok(moved)
-    }
-
-    /// Drops what the last layout does not use.
-    fn retain_used(&mut self) {
-        let placed: HashSet<_> = self.layout.iter().collect();
-        let pieces: HashSet<_> = self.layout.iter().map(|(p, _, _)| p).collect();
-        self.pieces.retain(|p, _| pieces.contains(p));
-        self.placed.retain(|key, _| placed.contains(key));
-    }
-}
 
 /// What happens to a frame's text: blended into its pixels, or attached as a
 /// `GstVideoOverlayCompositionMeta` for downstream to draw.
@@ -168,14 +45,6 @@ struct State {
     cached: Option<Cached>,
 }
 
-/// What a frame carries to draw: the frame's label (full-frame result), and each classified
-/// region's rectangle and caption, in the buffer's order.
-#[derive(Debug, Default)]
-struct Texts {
-    frame: Option<String>,
-    regions: Vec<(Rect, String)>,
-}
-
 impl Default for State {
     fn default() -> Self {
         State {
@@ -193,10 +62,6 @@ impl Default for State {
 pub struct TorchOverlay {
     settings: Mutex<Settings>,
     state: Mutex<State>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Whether the first structure of `caps` has the overlay composition meta caps feature (not
@@ -224,7 +89,7 @@ fn pad_templates() -> Vec<gst::PadTemplate> {
         .build();
     let mut caps = plain;
     caps.make_mut().append(with_meta);
-    crate::sink_src_templates(&caps)
+    crate::video::sink_src_templates(&caps)
 }
 
 #[glib::object_subclass]
@@ -480,7 +345,16 @@ impl BaseTransformImpl for TorchOverlay {
             }
             output => output,
         };
-        let composition = self.composition(&texts, &settings, &info).map_err(|e| {
+        let composition = {
+            let (width, height) = (info.width(), info.height());
+            let mut state = lock(&self.state);
+            let cached = match state.cached.take() {
+                Some(c) if c.fits(&settings, width, height) => c,
+                _ => Cached::new(&settings, width, height),
+            };
+            state.cached.insert(cached).composition(&texts, &settings)
+        }
+        .map_err(|e| {
             gst::element_imp_error!(
                 self,
                 gst::LibraryError::Failed,
@@ -527,10 +401,7 @@ impl TorchOverlay {
         let caption = |c: &crate::Classification| {
             render::caption(c, settings.show_top_k, settings.min_confidence)
         };
-        let frame = match ClassificationMeta::from_buffer(buffer) {
-            Some(m) => Some(caption(m.classification())),
-            None => meta::from_roi_meta(buffer).map(|c| caption(&c)),
-        };
+        let frame = meta::result(buffer).map(|c| caption(&c));
         let metas: Vec<_> = buffer
             .iter_meta::<gst_video::VideoRegionOfInterestMeta>()
             .collect();
@@ -587,61 +458,6 @@ impl TorchOverlay {
         (frame, regions)
     }
 
-    /// The composition for `texts` in a frame of `info` (`None`: nothing of it is in the frame).
-    /// Region outlines come first, then region captions, then the frame's label, each drawn
-    /// over the ones before. Pieces (text, outline edges) rendered for the previous frame are
-    /// reused, and so is the whole composition when nothing changed.
-    fn composition(
-        &self,
-        texts: &Texts,
-        settings: &Settings,
-        info: &gst_video::VideoInfo,
-    ) -> Result<Option<gst_video::VideoOverlayComposition>, String> {
-        let (width, height) = (info.width(), info.height());
-        let mut state = lock(&self.state);
-        let cached = match state.cached.take() {
-            Some(c) if c.settings == *settings && c.width == width && c.height == height => c,
-            _ => Cached::new(settings, width, height),
-        };
-        let cached = state.cached.insert(cached);
-
-        let mut layout = regions::layout(
-            &texts.regions,
-            regions::line_width(height),
-            width,
-            height,
-            |caption| cached.size(&Piece::Caption(caption.clone())),
-        )?;
-        if let Some(text) = &texts.frame {
-            let piece = Piece::Caption(text.clone());
-            let (tw, th) = cached.size(&piece)?;
-            let (fw, fh) = (width as usize, height as usize);
-            let (x, y) =
-                settings
-                    .position
-                    .place(fw, fh, tw as usize, th as usize, render::margin(fh));
-            layout.push((piece, x as i64, y as i64));
-        }
-
-        if layout != cached.layout || cached.composition.is_none() {
-            let rectangles = layout
-                .iter()
-                .map(|(piece, x, y)| cached.placed(piece, *x, *y))
-                .collect::<Result<Vec<_>, _>>()?;
-            cached.composition = if rectangles.is_empty() {
-                None
-            } else {
-                Some(
-                    gst_video::VideoOverlayComposition::new(rectangles.iter())
-                        .map_err(|e| e.to_string())?,
-                )
-            };
-            cached.layout = layout;
-        }
-        cached.retain_used();
-        Ok(cached.composition.clone())
-    }
-
     /// Asks downstream (an allocation query for the current src caps) whether it takes
     /// `GstVideoOverlayCompositionMeta`.
     fn downstream_draws_compositions(&self) -> bool {
@@ -656,18 +472,4 @@ impl TorchOverlay {
                 .find_allocation_meta::<gst_video::VideoOverlayCompositionMeta>()
                 .is_some()
     }
-}
-
-/// Attaches `composition` to `buffer` as meta; a composition upstream attached already keeps its
-/// rectangles, with ours drawn last.
-fn attach(buffer: &mut gst::BufferRef, composition: &gst_video::VideoOverlayComposition) {
-    if let Some(mut meta) = buffer.meta_mut::<gst_video::VideoOverlayCompositionMeta>() {
-        let upstream = meta.overlay_owned();
-        let rectangles: Vec<_> = upstream.iter().chain(composition.iter()).collect();
-        if let Ok(merged) = gst_video::VideoOverlayComposition::new(rectangles.iter()) {
-            meta.set_overlay(&merged);
-            return;
-        }
-    }
-    gst_video::VideoOverlayCompositionMeta::add(buffer, composition);
 }

@@ -5,6 +5,7 @@
 use gst::glib;
 use gst::prelude::*;
 
+mod compose;
 mod imp;
 pub mod regions;
 pub mod render;

@@ -4,8 +4,8 @@
 //! blends it into the frame or sends it downstream as meta). Where a region's outline and caption
 //! go is `super::regions`.
 
-use crate::postprocess::Classification;
 use gst::glib;
+use torchcore::classify::Classification;
 
 /// Where the text box goes.
 #[derive(Debug, Default, Eq, PartialEq, Hash, Clone, Copy, glib::Enum)]
@@ -193,8 +193,9 @@ impl Image {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::postprocess::{FrameInfo, Prediction};
     use std::sync::Arc;
+    use torchcore::classify::Prediction;
+    use torchcore::frame::FrameInfo;
 
     fn result(confidence: f64) -> Classification {
         Classification::new(
@@ -211,7 +212,7 @@ mod tests {
                 },
             ],
             FrameInfo::default(),
-            gst::ClockTime::ZERO,
+            std::time::Duration::ZERO,
         )
         .unwrap()
     }

@@ -7,15 +7,16 @@
 
 use super::outbox::Outbox;
 use super::sender::{self, Notice, Output, Sender};
-use crate::meta::{self, ClassificationMeta};
-use crate::postprocess::Classification;
+use crate::lock;
+use crate::meta;
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 use gst_base::subclass::prelude::*;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
+use torchcore::classify::Classification;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -83,17 +84,13 @@ struct State {
     source: String,
     /// The result last queued (frame number and timestamp): buffers carrying the same one (with
     /// `inference-interval` or `async`) publish nothing more.
-    last: Option<(u64, Option<gst::ClockTime>)>,
+    last: Option<(u64, Option<Duration>)>,
 }
 
 #[derive(Default)]
 pub struct TorchPublish {
     settings: Mutex<Settings>,
     state: Mutex<Option<State>>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The `torchpublish-stats` structure of the queue's counters.
@@ -118,7 +115,7 @@ impl TorchPublish {
 
     /// The JSON message for a result: the `results-file` fields plus `source`.
     fn message(c: &Classification, source: &str) -> Vec<u8> {
-        Self::with_source(crate::results::to_json(c), source)
+        Self::with_source(torchcore::results::to_json(c), source)
     }
 
     /// The JSON message for a frame's regions (`inference-region=roi-list`): the `results-file`
@@ -127,9 +124,9 @@ impl TorchPublish {
         let Some((_, first)) = results.first() else {
             return Vec::new();
         };
-        let time = first.inference_time * results.len() as u64;
+        let time = first.inference_time * results.len() as u32;
         Self::with_source(
-            crate::results::regions_to_json(&first.frame, results, time),
+            torchcore::results::regions_to_json(&first.frame, results, time),
             source,
         )
     }
@@ -284,7 +281,7 @@ impl ElementImpl for TorchPublish {
 
     fn pad_templates() -> &'static [gst::PadTemplate] {
         static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> =
-            LazyLock::new(|| crate::sink_src_templates(&gst::Caps::new_any()));
+            LazyLock::new(|| crate::video::sink_src_templates(&gst::Caps::new_any()));
         PAD_TEMPLATES.as_ref()
     }
 }
@@ -423,10 +420,7 @@ impl BaseTransformImpl for TorchPublish {
 impl TorchPublish {
     /// Queues the buffer's result if it was not published yet.
     fn queue(&self, buffer: &gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let c = match ClassificationMeta::from_buffer(buffer) {
-            Some(m) => Some(m.classification().clone()),
-            None => meta::from_roi_meta(buffer),
-        };
+        let c = meta::result(buffer);
         // roi-list mode: the regions' results (all from the frame the model ran on).
         let regions = if c.is_none() {
             meta::regions(buffer)

@@ -1,28 +1,26 @@
 //! Model output → result: softmax, top-k and label look-up, and the [`Classification`] value that
-//! carries a result everywhere (buffer meta, bus message, and whatever reads them).
+//! carries a result everywhere (buffer meta, bus message, JSON, and whatever reads them).
 
+use crate::frame::FrameInfo;
 use crate::labels::Labels;
-use gst::glib;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// What turns the model's outputs into confidences (`output`).
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Hash, glib::Enum)]
-#[repr(u32)]
-#[enum_type(name = "GstTorchOutput")]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Hash, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Activation {
+    /// The outputs are logits of exclusive classes.
     #[default]
-    #[enum_value(
-        name = "Softmax: the outputs are logits of exclusive classes",
-        nick = "softmax"
-    )]
-    Softmax = 0,
-    #[enum_value(
-        name = "Sigmoid: multi-label, each output a class's own logit",
-        nick = "sigmoid"
-    )]
-    Sigmoid = 1,
-    #[enum_value(name = "None: the outputs are already probabilities", nick = "none")]
-    None = 2,
+    Softmax,
+    /// Multi-label: each output is a class's own logit.
+    Sigmoid,
+    /// The outputs are already probabilities.
+    None,
+}
+
+crate::names! {
+    Activation { Softmax = "softmax", Sigmoid = "sigmoid", None = "none" }
 }
 
 /// One class of a result.
@@ -34,68 +32,6 @@ pub struct Prediction {
     pub confidence: f64,
 }
 
-/// Which frame a result was computed on: its number since the element started (or since the last
-/// flush), PTS and duration, and the PTS as stream time and running time of its segment. With
-/// `inference-interval` > 1 or `async`, buffers carry the newest result, so this can be an
-/// earlier frame than the buffer's own.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct FrameInfo {
-    pub number: u64,
-    pub timestamp: Option<gst::ClockTime>,
-    pub stream_time: Option<gst::ClockTime>,
-    pub running_time: Option<gst::ClockTime>,
-    pub duration: Option<gst::ClockTime>,
-}
-
-/// A region of interest of a frame (from its `GstVideoRegionOfInterestMeta`), clipped to the
-/// frame: what `inference-region=roi-list` classifies.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Region {
-    /// The ROI meta's id (a tracker's object id; detectors that set none leave 0).
-    pub id: i32,
-    /// Which of the buffer's ROI metas it is (their order on the buffer), [`Region::NO_ROI`]
-    /// for a region read from a `GstAnalyticsODMtd` alone; not carried in messages (0 when
-    /// parsed from one).
-    pub index: usize,
-    /// The ROI meta's type (what the detector called it: "car", "face", ...).
-    pub roi_type: String,
-    pub x: u32,
-    pub y: u32,
-    pub width: u32,
-    pub height: u32,
-    /// `--features analytics`: the id of the buffer's `GstAnalyticsODMtd` of this box (the
-    /// region's own, or the one of its ROI meta's box), which its result's `GstAnalyticsClsMtd`
-    /// is related from; not carried in messages.
-    pub od: Option<u32>,
-}
-
-impl Region {
-    /// [`Region::index`] of a region that is no ROI meta (a `GstAnalyticsODMtd`'s).
-    pub const NO_ROI: usize = usize::MAX;
-
-    /// The part of the rectangle (x, y, width, height) inside a `frame_width` x `frame_height`
-    /// frame, as a region; None when nothing of it is inside.
-    pub fn clipped(
-        id: i32,
-        roi_type: &str,
-        (x, y, width, height): (u32, u32, u32, u32),
-        (frame_width, frame_height): (u32, u32),
-    ) -> Option<Region> {
-        let right = x.saturating_add(width).min(frame_width);
-        let bottom = y.saturating_add(height).min(frame_height);
-        (x < right && y < bottom).then(|| Region {
-            id,
-            index: 0,
-            roi_type: roi_type.to_string(),
-            x,
-            y,
-            width: right - x,
-            height: bottom - y,
-            od: None,
-        })
-    }
-}
-
 /// The result of classifying one frame: the top-k classes, best first (never empty), the frame
 /// it was computed on, and how long the model took.
 #[derive(Debug, Clone, PartialEq)]
@@ -104,16 +40,12 @@ pub struct Classification {
     top_k: Vec<Prediction>,
     pub frame: FrameInfo,
     /// Time spent in the model's forward pass.
-    pub inference_time: gst::ClockTime,
+    pub inference_time: Duration,
 }
 
 impl Classification {
     /// A result of the classes `top_k`, best first; None if there is none.
-    pub fn new(
-        top_k: Vec<Prediction>,
-        frame: FrameInfo,
-        inference_time: gst::ClockTime,
-    ) -> Option<Self> {
+    pub fn new(top_k: Vec<Prediction>, frame: FrameInfo, inference_time: Duration) -> Option<Self> {
         (!top_k.is_empty()).then_some(Classification {
             top_k,
             frame,
@@ -267,22 +199,6 @@ mod tests {
         // None: the outputs are the confidences.
         let p = classify(&mut [0.2, 0.7, 0.1], 1, &labels, Activation::None, 0.0).unwrap();
         assert_eq!((p[0].class_id, p[0].confidence as f32), (1, 0.7));
-    }
-
-    #[test]
-    fn regions_are_clipped_to_the_frame() {
-        let frame = (640, 480);
-        let r = Region::clipped(7, "car", (600, 400, 100, 100), frame).unwrap();
-        assert_eq!((r.id, r.roi_type.as_str()), (7, "car"));
-        assert_eq!((r.x, r.y, r.width, r.height), (600, 400, 40, 80));
-        let r = Region::clipped(1, "", (10, 20, 30, 40), frame).unwrap();
-        assert_eq!((r.x, r.y, r.width, r.height), (10, 20, 30, 40));
-        // Wholly outside, zero-size, overflowing: none, or clipped.
-        assert_eq!(Region::clipped(1, "", (640, 0, 10, 10), frame), None);
-        assert_eq!(Region::clipped(1, "", (0, 0, 0, 10), frame), None);
-        assert_eq!(Region::clipped(1, "", (5, 5, 10, 0), frame), None);
-        let r = Region::clipped(1, "", (1, 1, u32::MAX, u32::MAX), frame).unwrap();
-        assert_eq!((r.width, r.height), (639, 479));
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! Counters behind the `stats` property and the periodic `torchclassify-stats` message: the seed
-//! tutorial's "N fps" line, as data.
+//! Counters behind the `stats` property and the periodic `torchclassify-stats` message: frames,
+//! inferences and their rates, as named fields the element turns into a structure.
 
 use std::time::{Duration, Instant};
 
@@ -83,13 +83,17 @@ impl Stats {
 
     /// The counters with frame and inference rates since the first frame (until EOS, after
     /// it).
-    pub fn to_structure(&self, now: Instant) -> gst::Structure {
+    pub fn fields(&self, now: Instant) -> Vec<(&'static str, Value)> {
         self.build(self.start, self.ended.unwrap_or(now))
     }
 
     /// If `interval` has passed since the window began: the counters with rates over the window,
     /// and a new window begins.
-    pub fn window_structure(&mut self, now: Instant, interval: Duration) -> Option<gst::Structure> {
+    pub fn window_fields(
+        &mut self,
+        now: Instant,
+        interval: Duration,
+    ) -> Option<Vec<(&'static str, Value)>> {
         let window = self.window?;
         if now.duration_since(window.at) < interval {
             return None;
@@ -99,7 +103,7 @@ impl Stats {
         Some(s)
     }
 
-    fn build(&self, from: Option<Mark>, now: Instant) -> gst::Structure {
+    fn build(&self, from: Option<Mark>, now: Instant) -> Vec<(&'static str, Value)> {
         let secs = from.map_or(0.0, |m| now.duration_since(m.at).as_secs_f64());
         let rate = |count: u64| if secs > 0.0 { count as f64 / secs } else { 0.0 };
         let (frames, inferences) = from.map_or((0, 0), |m| {
@@ -110,49 +114,90 @@ impl Stats {
         } else {
             0.0
         };
-        let s = gst::Structure::builder(STRUCTURE_NAME)
-            .field("frames", self.frames)
-            .field("inferences", self.inferences)
-            .field("skipped", self.skipped)
-            .field("replaced", self.replaced)
-            .field("below-threshold", self.below_threshold)
-            .field("regions", self.regions)
-            .field("mean-batch-size", self.mean_batch_size)
-            .field("mean-inference-ms", mean)
-            .field("max-inference-ms", self.inference_max.as_secs_f64() * 1e3)
-            .field("frame-fps", rate(frames))
-            .field("inference-fps", rate(inferences))
-            .field("engine", self.engine)
-            .field(
-                "overlap",
-                if self.overlap.is_empty() {
-                    "none"
-                } else {
-                    self.overlap
-                },
-            );
-        let s = match self.overlap_times {
-            Some((pipelined, serial)) => s
-                .field("overlap-pipelined-ms", pipelined.as_secs_f64() * 1e3)
-                .field("overlap-serial-ms", serial.as_secs_f64() * 1e3),
-            None => s,
+        let overlap = if self.overlap.is_empty() {
+            "none"
+        } else {
+            self.overlap
         };
-        s.build()
+        let mut fields = vec![
+            ("frames", Value::Count(self.frames)),
+            ("inferences", Value::Count(self.inferences)),
+            ("skipped", Value::Count(self.skipped)),
+            ("replaced", Value::Count(self.replaced)),
+            ("below-threshold", Value::Count(self.below_threshold)),
+            ("regions", Value::Count(self.regions)),
+            ("mean-batch-size", Value::Number(self.mean_batch_size)),
+            ("mean-inference-ms", Value::Number(mean)),
+            (
+                "max-inference-ms",
+                Value::Number(self.inference_max.as_secs_f64() * 1e3),
+            ),
+            ("frame-fps", Value::Number(rate(frames))),
+            ("inference-fps", Value::Number(rate(inferences))),
+            ("engine", Value::Text(self.engine)),
+            ("overlap", Value::Text(overlap)),
+        ];
+        if let Some((pipelined, serial)) = self.overlap_times {
+            fields.push((
+                "overlap-pipelined-ms",
+                Value::Number(pipelined.as_secs_f64() * 1e3),
+            ));
+            fields.push((
+                "overlap-serial-ms",
+                Value::Number(serial.as_secs_f64() * 1e3),
+            ));
+        }
+        fields
     }
+}
+
+/// A stats field's value: a count (guint64), a number (double) or a name (string).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Value {
+    Count(u64),
+    Number(f64),
+    Text(&'static str),
+}
+
+/// The value of `name` in `fields`, if there.
+pub fn field(fields: &[(&'static str, Value)], name: &str) -> Option<Value> {
+    fields.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    type Fields = Vec<(&'static str, Value)>;
+
+    fn count(f: &Fields, name: &str) -> u64 {
+        match field(f, name) {
+            Some(Value::Count(v)) => v,
+            other => panic!("{name}: {other:?}"),
+        }
+    }
+
+    fn number(f: &Fields, name: &str) -> f64 {
+        match field(f, name) {
+            Some(Value::Number(v)) => v,
+            other => panic!("{name}: {other:?}"),
+        }
+    }
+
+    fn text(f: &Fields, name: &str) -> &'static str {
+        match field(f, name) {
+            Some(Value::Text(v)) => v,
+            other => panic!("{name}: {other:?}"),
+        }
+    }
+
     #[test]
     fn counts_means_and_rates() {
-        gst::init().unwrap();
         let t0 = Instant::now();
         let mut s = Stats::default();
-        let empty = s.to_structure(t0);
-        assert_eq!(empty.get::<u64>("frames").unwrap(), 0);
-        assert_eq!(empty.get::<f64>("frame-fps").unwrap(), 0.0);
+        let empty = s.fields(t0);
+        assert_eq!(count(&empty, "frames"), 0);
+        assert_eq!(number(&empty, "frame-fps"), 0.0);
         for i in 0..10u64 {
             s.frame(t0 + Duration::from_millis(100 * i));
             if i % 2 == 0 {
@@ -161,49 +206,48 @@ mod tests {
         }
         s.skipped = 1;
         s.end(t0 + Duration::from_secs(1));
-        let st = s.to_structure(t0 + Duration::from_secs(5));
-        assert_eq!(st.get::<u64>("frames").unwrap(), 10);
-        assert_eq!(st.get::<u64>("inferences").unwrap(), 5);
-        assert_eq!(st.get::<u64>("skipped").unwrap(), 1);
-        assert_eq!(st.get::<&str>("overlap").unwrap(), "none");
-        assert!(!st.has_field("overlap-pipelined-ms"));
+        let st = s.fields(t0 + Duration::from_secs(5));
+        assert_eq!(count(&st, "frames"), 10);
+        assert_eq!(count(&st, "inferences"), 5);
+        assert_eq!(count(&st, "skipped"), 1);
+        assert_eq!(text(&st, "overlap"), "none");
+        assert!(field(&st, "overlap-pipelined-ms").is_none());
         s.overlap = "serial";
         s.overlap_times = Some((Duration::from_millis(8), Duration::from_millis(6)));
-        let st = s.to_structure(t0 + Duration::from_secs(5));
-        assert_eq!(st.get::<&str>("overlap").unwrap(), "serial");
-        assert!((st.get::<f64>("overlap-serial-ms").unwrap() - 6.0).abs() < 1e-9);
-        assert!((st.get::<f64>("mean-inference-ms").unwrap() - 6.0).abs() < 1e-9);
-        assert!((st.get::<f64>("max-inference-ms").unwrap() - 10.0).abs() < 1e-9);
-        assert!((st.get::<f64>("frame-fps").unwrap() - 10.0).abs() < 1e-9);
-        assert!((st.get::<f64>("inference-fps").unwrap() - 5.0).abs() < 1e-9);
+        let st = s.fields(t0 + Duration::from_secs(5));
+        assert_eq!(text(&st, "overlap"), "serial");
+        assert!((number(&st, "overlap-serial-ms") - 6.0).abs() < 1e-9);
+        assert!((number(&st, "mean-inference-ms") - 6.0).abs() < 1e-9);
+        assert!((number(&st, "max-inference-ms") - 10.0).abs() < 1e-9);
+        assert!((number(&st, "frame-fps") - 10.0).abs() < 1e-9);
+        assert!((number(&st, "inference-fps") - 5.0).abs() < 1e-9);
         s.resume();
-        let later = s.to_structure(t0 + Duration::from_secs(2));
-        assert!((later.get::<f64>("frame-fps").unwrap() - 5.0).abs() < 1e-9);
+        let later = s.fields(t0 + Duration::from_secs(2));
+        assert!((number(&later, "frame-fps") - 5.0).abs() < 1e-9);
     }
 
     #[test]
     fn windows_restart_after_each_message() {
-        gst::init().unwrap();
         let t0 = Instant::now();
         let mut s = Stats::default();
         assert!(
-            s.window_structure(t0, Duration::ZERO).is_none(),
+            s.window_fields(t0, Duration::ZERO).is_none(),
             "no frame yet"
         );
         s.frame(t0);
         let half = t0 + Duration::from_millis(500);
-        assert!(s.window_structure(half, Duration::from_secs(1)).is_none());
+        assert!(s.window_fields(half, Duration::from_secs(1)).is_none());
         for _ in 0..29 {
             s.frame(half);
         }
         let t1 = t0 + Duration::from_secs(1);
-        let w = s.window_structure(t1, Duration::from_secs(1)).unwrap();
-        assert!((w.get::<f64>("frame-fps").unwrap() - 30.0).abs() < 1e-9);
+        let w = s.window_fields(t1, Duration::from_secs(1)).unwrap();
+        assert!((number(&w, "frame-fps") - 30.0).abs() < 1e-9);
         s.frame(t1);
         let w = s
-            .window_structure(t1 + Duration::from_secs(2), Duration::from_secs(1))
+            .window_fields(t1 + Duration::from_secs(2), Duration::from_secs(1))
             .unwrap();
-        assert!((w.get::<f64>("frame-fps").unwrap() - 0.5).abs() < 1e-9);
-        assert_eq!(w.get::<u64>("frames").unwrap(), 31);
+        assert!((number(&w, "frame-fps") - 0.5).abs() < 1e-9);
+        assert_eq!(count(&w, "frames"), 31);
     }
 }

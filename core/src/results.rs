@@ -1,17 +1,19 @@
 //! JSON lines of results (`results-file`): one object per inference, written through a buffered
 //! writer that the element flushes at EOS and when it stops.
 
-use crate::postprocess::{Classification, FrameInfo, Region};
+use crate::classify::Classification;
+use crate::frame::{FrameInfo, Region};
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
+use std::time::Duration;
 
 /// One result as a JSON object:
 /// `{"pts": ns|null, "frame": n, "label": s, "class-id": n, "confidence": x,
 ///   "top-k": [{"label": s, "id": n, "confidence": x}, …], "inference-ms": x}`.
 pub fn to_json(c: &Classification) -> serde_json::Value {
     serde_json::json!({
-        "pts": c.frame.timestamp.map(|t| t.nseconds()),
+        "pts": c.frame.timestamp.map(nanos),
         "frame": c.frame.number,
         "label": c.label(),
         "class-id": c.class_id(),
@@ -21,7 +23,7 @@ pub fn to_json(c: &Classification) -> serde_json::Value {
             "id": p.class_id,
             "confidence": p.confidence,
         })).collect::<Vec<_>>(),
-        "inference-ms": c.inference_time.nseconds() as f64 / 1e6,
+        "inference-ms": millis(c.inference_time),
     })
 }
 
@@ -31,10 +33,10 @@ pub fn to_json(c: &Classification) -> serde_json::Value {
 pub fn regions_to_json(
     frame: &FrameInfo,
     results: &[(Region, Classification)],
-    time: gst::ClockTime,
+    time: Duration,
 ) -> serde_json::Value {
     serde_json::json!({
-        "pts": frame.timestamp.map(|t| t.nseconds()),
+        "pts": frame.timestamp.map(nanos),
         "frame": frame.number,
         "objects": results.iter().map(|(r, c)| {
             let v = to_json(c);
@@ -51,8 +53,18 @@ pub fn regions_to_json(
                 "top-k": v["top-k"],
             })
         }).collect::<Vec<_>>(),
-        "inference-ms": time.nseconds() as f64 / 1e6,
+        "inference-ms": millis(time),
     })
+}
+
+/// A time as whole nanoseconds (a PTS in JSON).
+pub fn nanos(t: Duration) -> u64 {
+    u64::try_from(t.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// A duration in milliseconds.
+pub fn millis(t: Duration) -> f64 {
+    t.as_secs_f64() * 1e3
 }
 
 /// Where the lines go: a file, or standard output for `-`.
@@ -87,7 +99,7 @@ impl ResultsWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::postprocess::{FrameInfo, Prediction};
+    use crate::classify::Prediction;
     use std::sync::Arc;
 
     #[test]
@@ -107,10 +119,10 @@ mod tests {
             ],
             FrameInfo {
                 number: 7,
-                timestamp: Some(gst::ClockTime::from_mseconds(700)),
+                timestamp: Some(Duration::from_millis(700)),
                 ..Default::default()
             },
-            gst::ClockTime::from_useconds(2500),
+            Duration::from_micros(2500),
         )
         .unwrap();
         let v = to_json(&c);
@@ -151,11 +163,7 @@ mod tests {
             height: 4,
             od: None,
         };
-        let v = regions_to_json(
-            &c.frame,
-            &[(region, c.clone())],
-            gst::ClockTime::from_mseconds(3),
-        );
+        let v = regions_to_json(&c.frame, &[(region, c.clone())], Duration::from_millis(3));
         assert_eq!(v["frame"], 7);
         assert_eq!(v["inference-ms"], 3.0);
         let o = &v["objects"][0];

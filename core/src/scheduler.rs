@@ -14,8 +14,7 @@
 //!   ([`Outcome::Fresh`]) before the next one.
 //!
 //! Frames leave in the order they came. Results are collected by ticket, so a flush or a stop
-//! never waits for a job that was discarded (the hang of issue 13), and a result can never be
-//! given to another frame.
+//! never waits for a job that was discarded, and a result can never be given to another frame.
 //!
 //! The unit of work is a [`Backend`] job: one prepared input and one output. A job can grow into
 //! a batch (the regions of one frame, or frames of several streams sharing a model) by making
@@ -23,7 +22,7 @@
 
 use std::time::{Duration, Instant};
 
-pub use crate::inference::Ticket;
+pub use crate::batch::Ticket;
 
 /// The model as the scheduler sees it.
 pub trait Backend {

@@ -1,0 +1,167 @@
+//! The streaming thread's side of `torchclassify`: the scheduler, the negotiated format, and the
+//! model this stream's frames go to. Only the streaming thread (and `stop`, once it has ended)
+//! touches a [`Stream`]; it is the one thing locked while a frame waits for the model, so a
+//! query, a property, a hot swap or another element never waits for a forward.
+//!
+//! A hot swap replaces the element's [`Active`] model; the stream follows at its next step
+//! ([`Stream::follow`]): a held frame gets its result from the model that runs it, and frames are
+//! prepared for the new model's input from then on.
+
+use super::backend::{self, Failure, Format, Model, Output, Reading, Run, Selection};
+use std::sync::Arc;
+use torchcore::batch::Counters;
+use torchcore::preprocess::InputSpec;
+use torchcore::scheduler::{Arrival, Out, Overlap, OverlapChoice, Scheduler};
+
+/// The element's model as loaded (or swapped in), and how to feed and read it. Cheap to clone.
+#[derive(Clone)]
+pub struct Active {
+    pub model: Arc<Model>,
+    pub reading: Arc<Reading>,
+    /// What the model takes.
+    pub input: InputSpec,
+    /// Counts swaps: a stream whose number differs follows.
+    pub generation: u64,
+}
+
+/// What one frame's way reads from the settings (taken before the stream is locked).
+pub struct FrameSettings {
+    /// `inference-interval`.
+    pub interval: u64,
+    pub top_k: usize,
+    /// `inference-region=roi-list`: which regions.
+    pub selection: Option<Selection>,
+}
+
+/// What one step let out: frames in order, the error to report after them, the model's counters
+/// and the overlap choice for the stats, and the frame size for the full-frame ROI meta.
+pub struct Step {
+    pub outs: Vec<Out<gst::Buffer, Output>>,
+    pub failure: Option<Failure>,
+    pub counters: Counters,
+    pub overlap: Option<OverlapChoice>,
+    pub size: (u32, u32),
+}
+
+/// See the module docs.
+pub struct Stream {
+    scheduler: Scheduler<gst::Buffer, Output>,
+    format: Option<Format>,
+    active: Active,
+    /// `inference-region=roi-list` and `async`, fixed while running.
+    regions: bool,
+    async_: bool,
+}
+
+impl Stream {
+    pub fn new(active: Active, regions: bool, async_: bool, overlap: Overlap) -> Stream {
+        Stream {
+            scheduler: Scheduler::new(async_, overlap),
+            format: None,
+            active,
+            regions,
+            async_,
+        }
+    }
+
+    fn run<'a>(active: &'a Active, regions: bool, top_k: usize) -> Run<'a> {
+        Run {
+            model: &active.model,
+            reading: &active.reading,
+            top_k,
+            regions,
+        }
+    }
+
+    /// Moves to `active` if it is another model than the stream's: the held frame's result is
+    /// collected from the model that runs it first, and the frames are prepared for the new
+    /// model's input. Returns the model the stream left, for the caller to drop outside its
+    /// locks (dropping the last handle joins the model's thread).
+    pub fn follow(&mut self, active: &Active, top_k: usize) -> Option<Active> {
+        if active.generation == self.active.generation {
+            return None;
+        }
+        self.scheduler
+            .collect(&Self::run(&self.active, self.regions, top_k));
+        if active.input != self.active.input {
+            // The new model takes other input: the same frames, prepared anew.
+            self.format = self
+                .format
+                .as_ref()
+                .and_then(|f| f.with_input(&active.input));
+        }
+        Some(std::mem::replace(&mut self.active, active.clone()))
+    }
+
+    /// The model the stream's frames go to.
+    pub fn model(&self) -> &Arc<Model> {
+        &self.active.model
+    }
+
+    /// Whether upstream is live, once asked (per stream).
+    pub fn live(&self) -> Option<bool> {
+        self.scheduler.live()
+    }
+
+    pub fn set_live(&mut self, live: bool) {
+        self.scheduler.set_live(live);
+    }
+
+    /// New caps: the converter for their frames; None for a format the element does not take.
+    /// Returns whether the frames are resampled (not copied).
+    pub fn set_format(&mut self, info: gst_video::VideoInfo) -> Option<bool> {
+        let format = Format::new(info, &self.active.input)?;
+        let resizes = format.preprocessor.resizes();
+        self.format = Some(format);
+        Some(resizes)
+    }
+
+    /// The negotiated frame size (0 x 0 before caps).
+    fn size(&self) -> (u32, u32) {
+        backend::frame_size(self.format.as_ref())
+    }
+
+    /// One frame's way through the scheduler: see the scheduler's docs. In blocking mode this
+    /// waits for the model (for this frame, or the one held before it).
+    pub fn frame(
+        &mut self,
+        buffer: gst::Buffer,
+        arrival: Arrival,
+        settings: &FrameSettings,
+        segment: Option<&gst::FormattedSegment<gst::ClockTime>>,
+    ) -> Step {
+        let size = self.size();
+        let run = Self::run(&self.active, self.regions, settings.top_k);
+        let format = self.format.as_mut();
+        let step = self
+            .scheduler
+            .frame(&run, buffer, arrival, |buffer, number, input| {
+                input.frame = backend::frame_info(buffer, number, segment);
+                let selection = settings.selection.as_ref();
+                backend::prepare(format, buffer, selection, &mut input.buffers)
+            });
+        let overlap = match (self.async_, self.scheduler.live()) {
+            (false, Some(false)) => Some(self.scheduler.overlap().choice()),
+            _ => None,
+        };
+        Step {
+            outs: step.out,
+            failure: step.error,
+            counters: self.active.model.counters(),
+            overlap,
+            size,
+        }
+    }
+
+    /// Lets the held frame out with its result (before a serialized event), and the frame size.
+    pub fn drain(&mut self, top_k: usize) -> (Vec<Out<gst::Buffer, Output>>, (u32, u32)) {
+        let run = Self::run(&self.active, self.regions, top_k);
+        (self.scheduler.drain(&run), self.size())
+    }
+
+    /// A flush: the queued job dropped, the held frame forgotten, numbering from 0.
+    pub fn flush(&mut self, top_k: usize) {
+        let run = Self::run(&self.active, self.regions, top_k);
+        self.scheduler.flush(&run);
+    }
+}
