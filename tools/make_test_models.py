@@ -26,9 +26,37 @@
                       12 * (mean of channel c - 0.5), so a yellow frame scores red and green high
   multilabel_labels.txt  red, green, blue
 
+Object detectors (tools/test_detectors.py, whose docstring tells what they detect and how): solid red,
+green and blue rectangles on a dark background, RGB 0..1 input [N, 3, S, S] (pixel-scale 1/255,
+mean 0, std 1; any S >= 32, any N where the format has a batch), ONE object per colour per image
+(the exact box of all its pixels, present from 16 pixels on). Each object gives 5 candidates: its
+exact box 0.9, three jittered copies 0.8, 0.7, 0.6 (IoU > 0.8 with it) and a distractor 0.2 (IoU
+< 0.3); an absent colour's score 0; background candidates 0.01. K = YOLO's anchor count (8400 for
+S = 640, 2100 for 320; at least channels + 1), the objects' 15 candidates the last.
+  shapes_yolov8.pt    yolov8 head [N, 4 + 3, K]: rows cx, cy, w, h, scores of red, green, blue
+  shapes_yolov5.pt    yolov5 head [N, K, 5 + 3]: cx, cy, w, h, objectness, 3 class scores (an
+                      object's objectness 0.95, its class score score / 0.95; background 0.1, 0.1)
+  shapes_coco80.pt    shapes_yolov8.pt with 80 classes: red, green, blue are COCO 0 (person),
+                      2 (car), 16 (dog)
+  shapes_boxes.pt     post-NMS head for batch 1 (others raise): (boxes [D, 4] x1, y1, x2, y2,
+                      scores [D] all 0.9, class ids [D] as floats), one row per present colour in
+                      class order, D = 0..3
+  shapes_boxes_bad.pt shapes_boxes.pt with one row too many in boxes ([D + 1, 4]; the extra row
+                      (0, 0, 32, 32)): the three tensors' lengths differ
+  square_yolov8.pt    yolov8 head [N, 7, 7] (4 + nc == K, nc = 3): ambiguous for output-format=auto;
+                      candidates 0..3 background, 4..6 the exact boxes of red, green, blue
+  shapes_labels.txt   red, green, blue
+  shapes.webm         VP8 in WebM, 320x240, 10 fps, 40 frames, background (20, 20, 20): a red 40x40
+                      square moving right, a blue 30x30 moving left over it (they overlap in
+                      frames 18-23), a green 36x36 moving right, hidden in frames 15-19
+  shapes_truth.json   per frame, each square present: class name, class id, box [x, y, w, h]
+
 --model is the int8 MobileNetV2 bgr255.pt wraps (default: the path `make model` writes,
 $XDG_DATA_HOME/gst-torch/mobilenet_v2_quantized.pt, XDG_DATA_HOME defaulting to ~/.local/share).
-Deterministic (fixed seed); rewritten only when missing (bgr255.pt also when --model is newer).
+Deterministic (fixed seed; the detectors have no weights); rewritten only when missing (bgr255.pt
+also when --model is newer; shapes.webm and shapes_truth.json both when either is). Every detector
+is checked on synthetic frames after scripting and loaded back, the clip decoded back (its colour
+boxes within 2 px of the truth); a file whose check fails is not written, and the script exits 1.
 """
 
 import argparse
@@ -42,6 +70,9 @@ from typing import Dict
 
 import torch
 from torch import nn
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import test_detectors  # noqa: E402  (tools/test_detectors.py: the detectors and the clip)
 
 
 class Identity(nn.Module):
@@ -260,6 +291,12 @@ def main() -> int:
     labels = out / "multilabel_labels.txt"
     if not labels.exists():
         labels.write_text("red\ngreen\nblue\n")
+
+    try:
+        test_detectors.write_all(out)
+    except RuntimeError as e:
+        print(f"cannot write the detectors: {e}", file=sys.stderr)
+        return 1
 
     config = out / "bgr255_config.json"
     if not config.exists():
