@@ -207,6 +207,79 @@ pub fn attach_regions(buffer: &mut gst::BufferRef, results: &[(Region, Classific
     }
 }
 
+/// torchdetect's boxes: an ODMtd per box (its label as object type, its confidence as the
+/// location's).
+pub fn attach_objects(buffer: &mut gst::BufferRef, objects: &[torchcore::detected::Object]) {
+    if objects.is_empty() {
+        return;
+    }
+    let Some(mut meta) = relation_meta(buffer) else {
+        return;
+    };
+    let i = |v: u32| i32::try_from(v).unwrap_or(i32::MAX);
+    for o in objects {
+        let quark = glib::Quark::from_str(&*o.label);
+        let added = meta.add_od_mtd(
+            quark,
+            i(o.x),
+            i(o.y),
+            i(o.width),
+            i(o.height),
+            o.confidence as f32,
+        );
+        if let Err(e) = added {
+            gst::warning!(CAT, "Cannot add box {} to the analytics meta: {e}", o.id);
+        }
+    }
+}
+
+/// torchtrack's ids: a TrackingMtd per tracked box (`first_seen` of its id), related from the
+/// ODMtd of the same box and type (added if there is none, as for a ROI meta's box).
+pub fn attach_tracks(
+    buffer: &mut gst::BufferRef,
+    tracks: &[((u32, u32, u32, u32), String, u64)],
+    first_seen: impl Fn(u64) -> gst::ClockTime,
+    size: Option<(u32, u32)>,
+) {
+    if tracks.is_empty() {
+        return;
+    }
+    let frame = size.unwrap_or((u32::MAX, u32::MAX));
+    let boxes = detections(buffer, frame);
+    let Some(mut meta) = relation_meta(buffer) else {
+        return;
+    };
+    for (rect, label, id) in tracks {
+        let region = Region::clipped(0, label, *rect, frame);
+        let od = region
+            .as_ref()
+            .and_then(|r| boxes.iter().find(|d| same_box(&d.region, r)).map(|d| d.od));
+        let related = (|| {
+            let od = match od {
+                Some(od) => od,
+                None => {
+                    let i = |v: u32| i32::try_from(v).unwrap_or(i32::MAX);
+                    let (x, y, w, h) = *rect;
+                    meta.add_od_mtd(
+                        glib::Quark::from_str(label),
+                        i(x),
+                        i(y),
+                        i(w),
+                        i(h),
+                        ROI_LOCATION_CONFIDENCE,
+                    )?
+                    .id()
+                }
+            };
+            let tracking = meta.add_tracking_mtd(*id, first_seen(*id))?.id();
+            meta.set_relation(RELATION, od, tracking)
+        })();
+        if let Err(e) = related {
+            gst::warning!(CAT, "Cannot add track {id} to the analytics meta: {e}");
+        }
+    }
+}
+
 /// A frame the model did not run on (`inference-interval`, `async`): the analytics meta of the
 /// newest region results `given` to its ROI metas (by [`crate::meta::carry_regions`]: ROI meta
 /// index, result), and of those for its ODMtds that no ROI meta has, by the same rule (the ODMtd's

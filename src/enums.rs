@@ -122,12 +122,44 @@ pub enum Activation {
     None = 2,
 }
 
+/// How a detector lays out its outputs (`output-format`).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstTorchOutputFormat")]
+pub enum OutputFormat {
+    #[default]
+    #[enum_value(
+        name = "Auto: told from the output shapes where they leave no doubt",
+        nick = "auto"
+    )]
+    Auto = 0,
+    #[enum_value(
+        name = "YOLOv8/YOLO11: one tensor [1, 4+classes, candidates] (cx, cy, w, h, class \
+                scores), ultralytics' TorchScript export",
+        nick = "yolov8"
+    )]
+    Yolov8 = 1,
+    #[enum_value(
+        name = "YOLOv5: one tensor [1, candidates, 5+classes] (cx, cy, w, h, objectness, class \
+                scores)",
+        nick = "yolov5"
+    )]
+    Yolov5 = 2,
+    #[enum_value(
+        name = "Boxes: three tensors, boxes [N, 4] x1 y1 x2 y2, scores [N], class ids [N], \
+                already suppressed (a scripted torchvision detector in a small wrapper)",
+        nick = "boxes"
+    )]
+    Boxes = 3,
+}
+
 mirror! {
     Engine <=> torchcore::settings::Engine { Auto, Qnnpack, Fbgemm, X86 }
     InferenceRegion <=> torchcore::settings::InferenceRegion { FullFrame, RoiList }
     ColorOrder <=> torchcore::preprocess::ColorOrder { Rgb, Bgr }
     ResizeMode <=> torchcore::preprocess::ResizeMode { Stretch, CenterCrop, Letterbox }
     Activation <=> torchcore::classify::Activation { Softmax, Sigmoid, None }
+    OutputFormat <=> torchcore::detect::OutputFormat { Auto, Yolov8, Yolov5, Boxes }
 }
 
 #[cfg(test)]
@@ -163,5 +195,7 @@ mod tests {
         same_names::<ColorOrder, _>(preprocess::ColorOrder::ALL, preprocess::ColorOrder::name);
         same_names::<ResizeMode, _>(preprocess::ResizeMode::ALL, preprocess::ResizeMode::name);
         same_names::<Activation, _>(classify::Activation::ALL, classify::Activation::name);
+        use torchcore::detect::OutputFormat as Format;
+        same_names::<OutputFormat, _>(&Format::ALL, Format::as_str);
     }
 }

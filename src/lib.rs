@@ -11,12 +11,15 @@ use std::sync::{Mutex, MutexGuard};
 #[cfg(feature = "analytics")]
 pub mod analytics;
 mod classify;
+pub mod detect;
 pub mod enums;
+mod infer;
 pub mod message;
 pub mod meta;
 pub mod model;
 mod overlay;
 mod torchpublish;
+mod track;
 mod video;
 
 pub use meta::ClassificationMeta;
@@ -33,7 +36,9 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     classify::register(plugin)?;
+    detect::register(plugin)?;
     overlay::register(plugin)?;
+    track::register(plugin)?;
     torchpublish::register(plugin)
 }
 

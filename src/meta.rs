@@ -75,7 +75,8 @@ pub fn attach_regions(buffer: &mut gst::BufferRef, results: &[(Region, Classific
 /// `inference-region=roi-list` on a frame the model did not run on: gives the newest results
 /// to the buffer's ROI metas of the same id (a tracker's ids), where that id names one region
 /// both among those results and on the buffer (detectors that set no id leave them all 0: with
-/// several regions, nothing is carried) and the meta has no result yet. With the `analytics`
+/// several regions, nothing is carried; a negative id is a detector's box number on its frame,
+/// never carried) and the meta has no result yet. With the `analytics`
 /// feature, their `GstAnalyticsClsMtd`s too ([`crate::analytics::carry_regions`]: `frame` is the
 /// frame's width and height).
 pub fn carry_regions(
@@ -100,6 +101,9 @@ pub fn carry_regions(
             continue;
         }
         let id = meta.id();
+        if id < 0 {
+            continue;
+        }
         let mut same = latest
             .iter()
             .filter(|(r, _)| r.id == id && r.index != Region::NO_ROI);

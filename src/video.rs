@@ -3,7 +3,7 @@
 
 use torchcore::frame::{PixelFormat, PixelLayout, YuvMatrix};
 
-/// The formats torchclassify takes: packed RGB, and YUV and gray converted at the sampled
+/// The formats the inference elements take: packed RGB, and YUV and gray converted at the sampled
 /// points only.
 pub(crate) const FORMATS: [gst_video::VideoFormat; 17] = [
     gst_video::VideoFormat::Rgb,
@@ -25,8 +25,8 @@ pub(crate) const FORMATS: [gst_video::VideoFormat; 17] = [
     gst_video::VideoFormat::Gray8,
 ];
 
-/// torchclassify's sink and src templates: [`FORMATS`], any size and rate.
-pub(crate) fn classify_pad_templates() -> Vec<gst::PadTemplate> {
+/// The inference elements' sink and src templates: [`FORMATS`], any size and rate.
+pub(crate) fn inference_pad_templates() -> Vec<gst::PadTemplate> {
     sink_src_templates(
         &gst_video::VideoCapsBuilder::new()
             .format_list(FORMATS)

@@ -84,7 +84,9 @@ fn latency_queries_and_properties_never_wait_for_a_forward() {
         assert!(queries.len() >= 10, "{mode}: {} queries", queries.len());
         for (what, times) in [("LATENCY query", queries), ("properties", properties)] {
             let (worst, median) = worst_and_median(times);
-            eprintln!("{mode:?}: {what}: median {median:?}, worst {worst:?}; a forward {forward:?}");
+            eprintln!(
+                "{mode:?}: {what}: median {median:?}, worst {worst:?}; a forward {forward:?}"
+            );
             // Answering takes microseconds; one that waited for the model took up to a forward or
             // two. The bound allows for the prober being descheduled on a busy machine.
             assert!(

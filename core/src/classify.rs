@@ -3,6 +3,7 @@
 
 use crate::frame::FrameInfo;
 use crate::labels::Labels;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -148,6 +149,49 @@ pub fn classify(
     )
 }
 
+/// Which tracked regions are due for classification (`reclassify-interval`): a track is
+/// classified when first seen and again every `interval` frames; between, it carries its newest
+/// result. A region whose id is not a track's (0: no id; negative: a detector's box number) is
+/// always due.
+#[derive(Debug, Default)]
+pub struct Reclassify {
+    /// Track id → the frame it was last sent to the model.
+    last: HashMap<i32, u64>,
+}
+
+impl Reclassify {
+    /// Whether the track `id` is due at `frame`, recording it as classified there when it is.
+    /// A frame before the recorded one (numbering restarted after a flush) is due.
+    pub fn due(&mut self, id: i32, frame: u64, interval: u32) -> bool {
+        if id <= 0 || interval <= 1 {
+            return true;
+        }
+        let due = self
+            .last
+            .get(&id)
+            .is_none_or(|&at| frame < at || frame - at >= u64::from(interval));
+        if due {
+            self.last.insert(id, frame);
+        }
+        due
+    }
+
+    /// Forgets tracks not classified within `horizon` frames before `frame` (gone tracks).
+    pub fn prune(&mut self, frame: u64, horizon: u64) {
+        self.last
+            .retain(|_, &mut at| at <= frame && frame - at <= horizon);
+    }
+
+    /// The tracks remembered.
+    pub fn len(&self) -> usize {
+        self.last.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.last.is_empty()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -199,6 +243,29 @@ mod tests {
         // None: the outputs are the confidences.
         let p = classify(&mut [0.2, 0.7, 0.1], 1, &labels, Activation::None, 0.0).unwrap();
         assert_eq!((p[0].class_id, p[0].confidence as f32), (1, 0.7));
+    }
+
+    #[test]
+    fn tracks_are_due_when_first_seen_and_every_interval() {
+        let mut r = Reclassify::default();
+        let due: Vec<bool> = (0..12).map(|f| r.due(7, f, 5)).collect();
+        assert_eq!(
+            due,
+            [
+                true, false, false, false, false, true, false, false, false, false, true, false
+            ]
+        );
+        // Another track on its own schedule; untracked regions (id 0) always.
+        assert!(r.due(8, 3, 5) && !r.due(8, 4, 5));
+        assert!((0..4).all(|f| r.due(0, f, 5) && r.due(-1, f, 5)));
+        // Interval 1: every frame.
+        assert!((0..4).all(|f| r.due(9, f, 1)));
+        // Numbering restarted (a flush): due again.
+        assert!(r.due(7, 2, 5));
+        // Gone tracks are forgotten.
+        r.prune(100, 50);
+        assert!(r.is_empty());
+        assert!(r.due(7, 100, 5) && !r.due(7, 101, 5));
     }
 
     #[test]

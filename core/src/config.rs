@@ -16,12 +16,17 @@
 //! }
 //! ```
 //!
+//! A detector's file may also say `output-format` (`auto`, `yolov8`, `yolov5`, `boxes`),
+//! `iou-threshold` and `max-detections`; each element refuses the keys of the other kind
+//! (`output` is a classifier's).
+//!
 //! Read by serde into typed fields: every key is optional, an unknown key is an error that lists
 //! the known ones (a misspelt key is not silently ignored), and a value of the wrong type or out
 //! of range is an error naming the file and the key. `labels` is a path (relative to the JSON
 //! file's folder) or a list of label strings.
 
 use crate::classify::Activation;
+use crate::detect::OutputFormat;
 use crate::labels::Labels;
 use crate::preprocess::{ColorOrder, ResizeMode};
 use serde::Deserialize;
@@ -56,11 +61,15 @@ pub struct ModelConfigFile {
     pub crop_fraction: Option<f64>,
     pub output: Option<Activation>,
     pub threshold: Option<f64>,
+    /// Detectors: how the outputs are laid out, and non-maximum suppression.
+    pub output_format: Option<OutputFormat>,
+    pub iou_threshold: Option<f64>,
+    pub max_detections: Option<u32>,
 }
 
 /// The keys a model config file may hold, in the order serde's error for an unknown key lists
 /// them.
-pub const KEYS: [&str; 10] = [
+pub const KEYS: [&str; 13] = [
     "labels",
     "input-size",
     "mean",
@@ -71,6 +80,9 @@ pub const KEYS: [&str; 10] = [
     "crop-fraction",
     "output",
     "threshold",
+    "output-format",
+    "iou-threshold",
+    "max-detections",
 ];
 
 /// The smallest and largest `input-size`.
@@ -154,7 +166,30 @@ impl ModelConfigFile {
         if let Some(v) = self.threshold {
             check_threshold(v).map_err(|e| key("threshold", e))?;
         }
+        if let Some(v) = self.iou_threshold {
+            check_threshold(v).map_err(|e| key("iou-threshold", e))?;
+        }
         Ok(())
+    }
+
+    /// Whether the file sets `key` (one of [`KEYS`]).
+    pub fn sets(&self, key: &str) -> bool {
+        match key {
+            "labels" => self.labels.is_some(),
+            "input-size" => self.input_size.is_some(),
+            "mean" => self.mean.is_some(),
+            "std" => self.std.is_some(),
+            "pixel-scale" => self.pixel_scale.is_some(),
+            "color-order" => self.color_order.is_some(),
+            "resize" => self.resize.is_some(),
+            "crop-fraction" => self.crop_fraction.is_some(),
+            "output" => self.output.is_some(),
+            "threshold" => self.threshold.is_some(),
+            "output-format" => self.output_format.is_some(),
+            "iou-threshold" => self.iou_threshold.is_some(),
+            "max-detections" => self.max_detections.is_some(),
+            _ => false,
+        }
     }
 }
 
@@ -336,6 +371,7 @@ mod tests {
                 crop_fraction: Some(0.875),
                 output: Some(Activation::Sigmoid),
                 threshold: Some(0.25),
+                ..Default::default()
             }
         );
     }
@@ -371,6 +407,34 @@ mod tests {
         assert_eq!(c.color_order, Some(ColorOrder::Rgb));
         assert_eq!(c.output, Some(Activation::Softmax));
         assert_eq!((c.resize, c.crop_fraction, c.threshold), (None, None, None));
+    }
+
+    #[test]
+    fn a_detectors_keys() {
+        let c = ok(r#"{"output-format": "yolov5", "iou-threshold": 0.5, "max-detections": 20}"#);
+        assert_eq!(c.output_format, Some(OutputFormat::Yolov5));
+        assert_eq!((c.iou_threshold, c.max_detections), (Some(0.5), Some(20)));
+        assert!(c.sets("output-format") && !c.sets("output") && !c.sets("nonsense"));
+        let e = err(r#"{"output-format": "yolo"}"#, "output-format");
+        assert!(
+            e.contains("unknown variant `yolo`, expected one of `auto`, `yolov8`"),
+            "{e}"
+        );
+        err(r#"{"iou-threshold": 1.5}"#, "iou-threshold");
+        err(r#"{"max-detections": -1}"#, "max-detections");
+    }
+
+    #[test]
+    fn every_key_is_known_to_sets() {
+        let c = ok(r#"{
+            "labels": ["a"], "input-size": 8, "mean": [0, 0, 0], "std": [1, 1, 1],
+            "pixel-scale": 1, "color-order": "rgb", "resize": "stretch", "crop-fraction": 1,
+            "output": "none", "threshold": 0, "output-format": "auto", "iou-threshold": 0,
+            "max-detections": 1
+        }"#);
+        for key in KEYS {
+            assert!(c.sets(key), "{key}");
+        }
     }
 
     #[test]

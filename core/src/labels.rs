@@ -105,6 +105,15 @@ impl Labels {
         self.0.is_empty()
     }
 
+    /// The class ids of `names` (those that are labels), in order.
+    pub fn ids(&self, names: &[String]) -> Vec<u32> {
+        names
+            .iter()
+            .filter_map(|n| self.0.iter().position(|l| **l == **n))
+            .map(|i| i as u32)
+            .collect()
+    }
+
     /// The label of `class_id`, or `None` past the end.
     pub fn get(&self, class_id: usize) -> Option<&Arc<str>> {
         self.0.get(class_id)
@@ -135,6 +144,13 @@ mod tests {
         assert_eq!(&**l.get(1).unwrap(), "dog");
         assert_eq!(&**l.get(2).unwrap(), "bird");
         assert_eq!(Labels::parse(b"one").unwrap().len(), 1);
+    }
+
+    #[test]
+    fn class_ids_of_names() {
+        let l = Labels::parse(b"person\nbicycle\ncar").unwrap();
+        let ids = l.ids(&["car".into(), "dog".into(), "person".into()]);
+        assert_eq!(ids, vec![2, 0]);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! ([`crate::frame`]).
 
 use crate::frame::{FrameError, FrameFormat, GridSpec, PixelFormat, PixelLayout, YuvMatrix};
+use crate::geometry::Mapping;
 
 /// ImageNet mean and standard deviation per RGB channel, as in torchvision's `Normalize`.
 pub const IMAGENET_MEAN: [f64; 3] = [0.485, 0.456, 0.406];
@@ -72,6 +73,9 @@ pub struct InputSpec {
     /// With [`ResizeMode::CenterCrop`]: the part of the largest centred rectangle (of the input's
     /// aspect) that is used, 0 < f <= 1.
     pub crop_fraction: f64,
+    /// With [`ResizeMode::Letterbox`]: the bars' colour (R, G, B in 0..255); None: the mean
+    /// colour (0 after normalising).
+    pub pad: Option<[u8; 3]>,
 }
 
 /// torchvision's evaluation crop: resize to 256, crop 224.
@@ -87,6 +91,7 @@ impl InputSpec {
             color_order: ColorOrder::default(),
             resize: ResizeMode::default(),
             crop_fraction: DEFAULT_CROP_FRACTION,
+            pad: None,
         }
     }
 }
@@ -272,8 +277,10 @@ pub struct Preprocessor {
     /// value' = value * scale[p] + bias[p] turns a 0..255 value into output plane p's input.
     scale: [f32; 3],
     bias: [f32; 3],
-    /// Where the frame goes in the output; the rest is the mean colour (0 after normalising).
+    /// Where the frame goes in the output; the rest is the pad colour.
     rect: Rect,
+    /// The part of the frame sampled (x, y, width, height in frame pixels).
+    src: (f64, f64, f64, f64),
     grid_specs: Vec<GridSpec>,
     grids: Vec<Grid>,
     channels: Vec<Channel>,
@@ -318,6 +325,7 @@ impl Preprocessor {
                 width: 0,
                 height: 0,
             },
+            src: (0.0, 0.0, 0.0, 0.0),
             grid_specs,
             grids: Vec::new(),
             channels,
@@ -348,6 +356,7 @@ impl Preprocessor {
         let (src, rect) = fit(w, h, &self.spec);
         let src = (src.0 + x as f64, src.1 + y as f64, src.2, src.3);
         self.rect = rect;
+        self.src = src;
         if w == 0 || h == 0 || rect.width == 0 || rect.height == 0 {
             self.grids.clear();
             self.rect.width = 0;
@@ -380,6 +389,20 @@ impl Preprocessor {
             && (f.width, f.height) == (self.out_width, self.out_height)
             && src == whole
             && (rect.width, rect.height) == (self.out_width, self.out_height);
+    }
+
+    /// How a point of the frame maps into the model's input (`input = frame × scale + offset`),
+    /// for the part sampled now: what turns a detector's boxes back into frame pixels.
+    pub fn mapping(&self) -> Mapping {
+        let (sx, sy, sw, sh) = self.src;
+        let scale = |out: usize, len: f64| if len > 0.0 { out as f64 / len } else { 1.0 };
+        let (scale_x, scale_y) = (scale(self.rect.width, sw), scale(self.rect.height, sh));
+        Mapping {
+            scale_x: scale_x as f32,
+            scale_y: scale_y as f32,
+            offset_x: (self.rect.x as f64 - sx * scale_x) as f32,
+            offset_y: (self.rect.y as f64 - sy * scale_y) as f32,
+        }
     }
 
     /// Number of floats the output buffer must hold: 3 × out_height × out_width.
@@ -440,7 +463,18 @@ impl Preprocessor {
     ) -> Result<(), FrameError> {
         self.check(planes, strides, out)?;
         if self.rect.width != self.out_width || self.rect.height != self.out_height {
-            out.fill(0.0); // letterbox bars: the mean colour
+            // Letterbox bars: the pad colour, or the mean colour (0 after normalising).
+            match self.spec.pad {
+                None => out.fill(0.0),
+                Some(pad) => {
+                    let plane_len = self.out_width * self.out_height;
+                    for (c, &value) in pad.iter().enumerate() {
+                        let p = self.planes[c];
+                        let v = value as f32 * self.scale[p] + self.bias[p];
+                        out[p * plane_len..(p + 1) * plane_len].fill(v);
+                    }
+                }
+            }
         }
         if self.grids.is_empty() {
             return Ok(()); // an empty region: all mean colour

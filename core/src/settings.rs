@@ -4,6 +4,7 @@
 
 use crate::classify::Activation;
 use crate::config::{self, LabelsSource, ModelConfigFile};
+use crate::detect::OutputFormat;
 use crate::preprocess::{ColorOrder, DEFAULT_CROP_FRACTION, InputSpec, Normalization, ResizeMode};
 use std::path::{Path, PathBuf};
 
@@ -68,6 +69,11 @@ impl<T> Prop<T> {
 }
 
 impl<T: Clone> Prop<T> {
+    /// The value, if the application set it.
+    pub fn if_set(&self) -> Option<T> {
+        self.set.then(|| self.value.clone())
+    }
+
     /// The value to use: the set value, else the file's, else the default.
     pub fn or_file(&self, file: Option<T>) -> T {
         match file {
@@ -97,6 +103,12 @@ impl Shown for String {
 impl Shown for Option<String> {
     fn shown(&self) -> String {
         self.clone().unwrap_or_else(|| "(unset)".into())
+    }
+}
+
+impl Shown for Option<u32> {
+    fn shown(&self) -> String {
+        self.map_or_else(|| "(the mean colour)".into(), |c| format!("0x{c:08x}"))
     }
 }
 
@@ -173,6 +185,8 @@ shared_settings! {
     color_order: Prop<ColorOrder> = "color-order",
     resize: Prop<ResizeMode> = "resize",
     crop_fraction: Prop<f64> = "crop-fraction",
+    /// With letterbox: the bars' colour as 0xAARRGGBB (alpha ignored); None: the mean colour.
+    pad_color: Option<u32> = "pad-color",
     /// Frames of the elements sharing the model per forward, and how long (ns) to wait for them.
     batch_size: u32 = "batch-size",
     batch_timeout: u64 = "batch-timeout",
@@ -192,6 +206,7 @@ pub const DEFAULT_MIN_ROI_SIZE: u32 = 0;
 pub const DEFAULT_MAX_BATCH: u32 = 16;
 pub const DEFAULT_BATCH_SIZE: u32 = 1;
 pub const DEFAULT_BATCH_TIMEOUT: u64 = 0;
+pub const DEFAULT_RECLASSIFY_INTERVAL: u32 = 1;
 
 /// Where `make model` writes the default model: `$XDG_DATA_HOME/gst-torch/` (default
 /// `~/.local/share/gst-torch/`).
@@ -222,53 +237,187 @@ impl Default for SharedSettings {
             color_order: Prop::unset(ColorOrder::default()),
             resize: Prop::unset(ResizeMode::default()),
             crop_fraction: Prop::unset(DEFAULT_CROP_FRACTION),
+            pad_color: None,
             batch_size: DEFAULT_BATCH_SIZE,
             batch_timeout: DEFAULT_BATCH_TIMEOUT,
         }
     }
 }
 
-/// `torchclassify`'s settings.
+/// An inference element's settings: the model and how it is fed (shared by the elements
+/// sharing it), how frames reach it, how results leave, and `T`, the element's own.
 #[derive(Debug, Clone)]
-pub struct Settings {
+pub struct Settings<T> {
     pub shared: SharedSettings,
     /// Elements with the same id share one model (None: a model of its own).
     pub model_instance_id: Option<String>,
-    pub output: Prop<Activation>,
-    pub threshold: Prop<f64>,
-    pub top_k: u32,
     pub post_messages: bool,
     pub inference_interval: u32,
     pub async_: bool,
-    /// Milliseconds between `torchclassify-stats` messages; 0 = none.
+    /// Milliseconds between stats messages; 0 = none.
     pub stats_interval: u32,
     /// JSON lines of results go here (`-` = stdout).
     pub results_file: Option<String>,
-    pub inference_region: InferenceRegion,
-    /// ROI types to classify (empty: all).
-    pub object_class: Vec<String>,
-    pub min_roi_size: u32,
-    pub max_batch: u32,
+    pub task: T,
 }
 
-impl Default for Settings {
+/// An element's own settings, and the defaults of the model settings for its kind of model.
+pub trait TaskSettings: Clone + Default + std::fmt::Debug + Send + Sync + 'static {
+    /// The model settings' defaults.
+    fn shared_defaults() -> SharedSettings {
+        SharedSettings::default()
+    }
+
+    /// The model config file's keys that are another kind of element's (`key`, whose): the
+    /// element refuses a file that sets them.
+    const FOREIGN_KEYS: &'static [(&'static str, &'static str)];
+}
+
+impl<T: TaskSettings> Default for Settings<T> {
     fn default() -> Self {
         Settings {
-            shared: SharedSettings::default(),
+            shared: T::shared_defaults(),
             model_instance_id: None,
-            output: Prop::unset(Activation::default()),
-            threshold: Prop::unset(DEFAULT_THRESHOLD),
-            top_k: DEFAULT_TOP_K,
             post_messages: DEFAULT_POST_MESSAGES,
             inference_interval: DEFAULT_INFERENCE_INTERVAL,
             async_: DEFAULT_ASYNC,
             stats_interval: DEFAULT_STATS_INTERVAL,
             results_file: None,
+            task: T::default(),
+        }
+    }
+}
+
+/// `torchclassify`'s own settings.
+#[derive(Debug, Clone)]
+pub struct ClassifySettings {
+    pub output: Prop<Activation>,
+    pub threshold: Prop<f64>,
+    pub top_k: u32,
+    pub inference_region: InferenceRegion,
+    /// ROI types to classify (empty: all).
+    pub object_class: Vec<String>,
+    pub min_roi_size: u32,
+    pub max_batch: u32,
+    /// roi-list: a tracked region is classified when first seen and again every this many
+    /// frames; between, it carries its newest result (0 or 1: every frame).
+    pub reclassify_interval: u32,
+}
+
+impl Default for ClassifySettings {
+    fn default() -> Self {
+        ClassifySettings {
+            output: Prop::unset(Activation::default()),
+            threshold: Prop::unset(DEFAULT_THRESHOLD),
+            top_k: DEFAULT_TOP_K,
             inference_region: InferenceRegion::default(),
             object_class: Vec::new(),
             min_roi_size: DEFAULT_MIN_ROI_SIZE,
             max_batch: DEFAULT_MAX_BATCH,
+            reclassify_interval: DEFAULT_RECLASSIFY_INTERVAL,
         }
+    }
+}
+
+impl TaskSettings for ClassifySettings {
+    const FOREIGN_KEYS: &'static [(&'static str, &'static str)] = &[
+        ("output-format", "torchdetect"),
+        ("iou-threshold", "torchdetect"),
+        ("max-detections", "torchdetect"),
+    ];
+}
+
+/// How a classifier's outputs read: the properties set, else the model config file's.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ClassifyReading {
+    pub output: Activation,
+    pub threshold: f64,
+}
+
+impl ClassifySettings {
+    /// The activation and threshold: the properties set, else the file's, else the defaults.
+    pub fn resolve(&self, file: &ModelConfigFile) -> Result<ClassifyReading, String> {
+        config::check_threshold(*self.threshold.get())
+            .map_err(|e| format!("Property 'threshold': {e}"))?;
+        Ok(ClassifyReading {
+            output: self.output.or_file(file.output),
+            threshold: self.threshold.or_file(file.threshold),
+        })
+    }
+}
+
+/// Detectors' defaults: 640x640 letterboxed input of 0..1 RGB, padded with 114 grey
+/// (ultralytics' YOLO models).
+pub const DETECT_INPUT_SIZE: u32 = 640;
+pub const DETECT_PAD_COLOR: u32 = 0xff72_7272;
+pub const DETECT_THRESHOLD: f64 = crate::detect::DEFAULT_THRESHOLD as f64;
+pub const DETECT_IOU_THRESHOLD: f64 = crate::detect::DEFAULT_IOU_THRESHOLD as f64;
+pub const DETECT_MAX_DETECTIONS: u32 = crate::detect::DEFAULT_MAX_DETECTIONS as u32;
+
+/// `torchdetect`'s own settings.
+#[derive(Debug, Clone)]
+pub struct DetectSettings {
+    pub output_format: Prop<OutputFormat>,
+    pub threshold: Prop<f64>,
+    pub iou_threshold: Prop<f64>,
+    pub max_detections: Prop<u32>,
+    /// Labels of the classes to keep (empty: all).
+    pub object_class: Vec<String>,
+    /// Boxes narrower or lower than this (frame pixels, after clipping) are dropped.
+    pub min_size: u32,
+}
+
+impl Default for DetectSettings {
+    fn default() -> Self {
+        DetectSettings {
+            output_format: Prop::unset(OutputFormat::Auto),
+            threshold: Prop::unset(DETECT_THRESHOLD),
+            iou_threshold: Prop::unset(DETECT_IOU_THRESHOLD),
+            max_detections: Prop::unset(DETECT_MAX_DETECTIONS),
+            object_class: Vec::new(),
+            min_size: 0,
+        }
+    }
+}
+
+impl TaskSettings for DetectSettings {
+    fn shared_defaults() -> SharedSettings {
+        SharedSettings {
+            model: String::new(),
+            input_size: Prop::unset(DETECT_INPUT_SIZE),
+            mean: Prop::unset(vec![0.0; 3]),
+            std: Prop::unset(vec![1.0; 3]),
+            resize: Prop::unset(ResizeMode::Letterbox),
+            pad_color: Some(DETECT_PAD_COLOR),
+            ..SharedSettings::default()
+        }
+    }
+
+    const FOREIGN_KEYS: &'static [(&'static str, &'static str)] = &[("output", "torchclassify")];
+}
+
+/// How a detector's outputs read: the properties set, else the model config file's.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DetectReading {
+    pub output_format: OutputFormat,
+    pub threshold: f64,
+    pub iou_threshold: f64,
+    pub max_detections: u32,
+}
+
+impl DetectSettings {
+    /// The output format and decoding thresholds: the properties set, else the file's.
+    pub fn resolve(&self, file: &ModelConfigFile) -> Result<DetectReading, String> {
+        let property = |name: &str, e: String| format!("Property '{name}': {e}");
+        config::check_threshold(*self.threshold.get()).map_err(|e| property("threshold", e))?;
+        config::check_threshold(*self.iou_threshold.get())
+            .map_err(|e| property("iou-threshold", e))?;
+        Ok(DetectReading {
+            output_format: self.output_format.or_file(file.output_format),
+            threshold: self.threshold.or_file(file.threshold),
+            iou_threshold: self.iou_threshold.or_file(file.iou_threshold),
+            max_detections: self.max_detections.or_file(file.max_detections),
+        })
     }
 }
 
@@ -283,16 +432,21 @@ pub enum LabelsChoice {
     List(Vec<String>, PathBuf),
 }
 
-/// What the model takes and how its outputs read: the properties set, else the model config
-/// file, else the defaults.
+/// What the model takes and where its labels come from: the properties set, else the model
+/// config file, else the defaults; and the file, for the element's own keys.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Resolved {
     pub input: InputSpec,
     pub labels: LabelsChoice,
-    pub output: Activation,
-    pub threshold: f64,
-    /// The config file read, if any.
+    /// The config file read (all its keys unset when there is none).
+    pub file: ModelConfigFile,
+    /// The config file's path, if one was read.
     pub config: Option<PathBuf>,
+}
+
+/// The red, green and blue of a 0xAARRGGBB colour.
+pub fn rgb(color: u32) -> [u8; 3] {
+    [(color >> 16) as u8, (color >> 8) as u8, color as u8]
 }
 
 /// A comma-separated list (`object-class`), trimmed, without empty items.
@@ -304,10 +458,10 @@ pub fn comma_list(text: &str) -> Vec<String> {
         .collect()
 }
 
-impl Settings {
+impl<T: TaskSettings> Settings<T> {
     /// Takes the [`SharedSettings`] of `other` (an element sharing the model hot-swapped it),
     /// with which of them the application set; returns the names of those whose value changed.
-    pub fn adopt_shared(&mut self, other: &Settings) -> Vec<&'static str> {
+    pub fn adopt_shared(&mut self, other: &Settings<T>) -> Vec<&'static str> {
         let changed = self
             .shared
             .differences(&other.shared)
@@ -327,8 +481,9 @@ impl Settings {
         }
     }
 
-    /// What the model takes and how to read its outputs: the properties set, else the model
-    /// config file's values, else the defaults. Errors name the property or the file and key.
+    /// What the model takes and where its labels come from: the properties set, else the model
+    /// config file's values, else the defaults. Errors name the property or the file and key;
+    /// a file that sets another kind of element's key is refused.
     pub fn resolve(&self) -> Result<Resolved, String> {
         let s = &self.shared;
         let path = self.config_path();
@@ -348,7 +503,12 @@ impl Settings {
         config::check_pixel_scale(*s.pixel_scale.get()).map_err(|e| property("pixel-scale", e))?;
         config::check_crop_fraction(*s.crop_fraction.get())
             .map_err(|e| property("crop-fraction", e))?;
-        config::check_threshold(*self.threshold.get()).map_err(|e| property("threshold", e))?;
+        if let Some((key, whose)) = T::FOREIGN_KEYS.iter().find(|(k, _)| file.sets(k)) {
+            return Err(format!(
+                "model config '{}': key '{key}' is for {whose}, not this element",
+                file.path.display()
+            ));
+        }
         let size = s.input_size.or_file(file.input_size) as usize;
         let input = InputSpec {
             width: size,
@@ -369,8 +529,9 @@ impl Settings {
             color_order: s.color_order.or_file(file.color_order),
             resize: s.resize.or_file(file.resize),
             crop_fraction: s.crop_fraction.or_file(file.crop_fraction),
+            pad: s.pad_color.map(rgb),
         };
-        let labels = match (&s.labels, file.labels) {
+        let labels = match (&s.labels, file.labels.clone()) {
             (Some(path), _) => LabelsChoice::File(path.into(), "property 'labels'".into()),
             (None, Some(LabelsSource::File(p))) => LabelsChoice::File(
                 p,
@@ -382,8 +543,7 @@ impl Settings {
         Ok(Resolved {
             input,
             labels,
-            output: self.output.or_file(file.output),
-            threshold: self.threshold.or_file(file.threshold),
+            file,
             config: path,
         })
     }

@@ -28,6 +28,10 @@ pub struct Stats {
     pub below_threshold: u64,
     /// Regions classified (`inference-region=roi-list`).
     pub regions: u64,
+    /// Regions that carried their track's newest result instead (`reclassify-interval`).
+    pub regions_carried: u64,
+    /// An element's own counters, after the others (`torchdetect`: boxes found and dropped).
+    counts: Vec<(&'static str, u64)>,
     /// The model's images per forward so far (0 before the first).
     pub mean_batch_size: f64,
     /// libtorch's quantized engine after the model was loaded.
@@ -73,6 +77,14 @@ impl Stats {
     /// Frames flow again (after a flush).
     pub fn resume(&mut self) {
         self.ended = None;
+    }
+
+    /// Adds `n` to the element's own counter `name` (listed from its first count, in order).
+    pub fn count(&mut self, name: &'static str, n: u64) {
+        match self.counts.iter_mut().find(|(c, _)| *c == name) {
+            Some((_, v)) => *v += n,
+            None => self.counts.push((name, n)),
+        }
     }
 
     pub fn inference(&mut self, time: Duration) {
@@ -126,6 +138,7 @@ impl Stats {
             ("replaced", Value::Count(self.replaced)),
             ("below-threshold", Value::Count(self.below_threshold)),
             ("regions", Value::Count(self.regions)),
+            ("regions-carried", Value::Count(self.regions_carried)),
             ("mean-batch-size", Value::Number(self.mean_batch_size)),
             ("mean-inference-ms", Value::Number(mean)),
             (
@@ -137,6 +150,7 @@ impl Stats {
             ("engine", Value::Text(self.engine)),
             ("overlap", Value::Text(overlap)),
         ];
+        fields.extend(self.counts.iter().map(|&(n, v)| (n, Value::Count(v))));
         if let Some((pipelined, serial)) = self.overlap_times {
             fields.push((
                 "overlap-pipelined-ms",
@@ -224,6 +238,21 @@ mod tests {
         s.resume();
         let later = s.fields(t0 + Duration::from_secs(2));
         assert!((number(&later, "frame-fps") - 5.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn an_elements_own_counters_come_after_the_others() {
+        let t0 = Instant::now();
+        let mut s = Stats::default();
+        s.count("detections", 3);
+        s.count("dropped-small", 1);
+        s.count("detections", 2);
+        let f = s.fields(t0);
+        assert_eq!(count(&f, "detections"), 5);
+        assert_eq!(count(&f, "dropped-small"), 1);
+        let names: Vec<&str> = f.iter().map(|(n, _)| *n).collect();
+        let at = |n: &str| names.iter().position(|x| *x == n).unwrap();
+        assert!(at("overlap") < at("detections") && at("detections") < at("dropped-small"));
     }
 
     #[test]

@@ -4,12 +4,9 @@
 use gst::glib;
 use gst::prelude::*;
 
-mod backend;
 mod imp;
-mod loader;
-mod publish;
 mod settings;
-mod stream;
+mod task;
 
 glib::wrapper! {
     pub struct TorchClassify(ObjectSubclass<imp::TorchClassify>)

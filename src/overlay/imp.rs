@@ -409,22 +409,44 @@ impl TorchOverlay {
             (
                 m.roi_type(),
                 Rect::from_roi(m.rect()),
-                m.param(message::STRUCTURE_NAME).map(|p| (m.id(), p)),
+                self.region_caption(m, settings),
             )
         });
-        let regions = regions::select(rois, meta::ROI_TYPE)
-            .into_iter()
-            .filter_map(|(rect, (id, param))| match message::from_structure(param) {
-                Ok(c) => Some((rect, caption(&c))),
-                Err(e) => {
-                    gst::debug!(CAT, imp = self, "ROI {id}: not drawn, its param: {e}");
-                    None
-                }
-            })
-            .collect();
+        let regions = regions::select(rois, meta::ROI_TYPE);
         #[cfg(feature = "analytics")]
         let (frame, regions) = self.analytics_texts(buffer, frame, regions, caption);
         Texts { frame, regions }
+    }
+
+    /// A region's caption: its classification (a `torchclassify` param), else its detection (a
+    /// `torchdetect` param: label and confidence), with its track id first (`#3`, a
+    /// `torchtrack` param); None for a region with neither (not drawn).
+    fn region_caption(
+        &self,
+        m: &gst_video::VideoRegionOfInterestMeta,
+        settings: &Settings,
+    ) -> Option<String> {
+        let text = if let Some(param) = m.param(message::STRUCTURE_NAME) {
+            match message::from_structure(param) {
+                Ok(c) => render::caption(&c, settings.show_top_k, settings.min_confidence),
+                Err(e) => {
+                    gst::debug!(CAT, imp = self, "ROI {}: not drawn, its param: {e}", m.id());
+                    return None;
+                }
+            }
+        } else {
+            let param = m.param(crate::detect::meta::STRUCTURE_NAME)?;
+            let label = param.get::<&str>("label").ok()?;
+            let confidence = param.get::<f64>("confidence").ok()?;
+            render::label_caption(label, confidence, settings.min_confidence)
+        };
+        let track = m
+            .param(crate::track::STRUCTURE_NAME)
+            .and_then(|p| p.get::<u64>("id").ok());
+        Some(match track {
+            Some(id) => format!("#{id} {text}"),
+            None => text,
+        })
     }
 
     /// `texts` plus what the buffer's analytics meta holds that they lack: the full-frame

@@ -54,18 +54,22 @@ pub fn margin(frame_height: usize) -> usize {
 /// when the top-1 confidence is below `min_confidence`.
 pub fn caption(c: &Classification, show_top_k: bool, min_confidence: f64) -> String {
     let top1 = c.top1();
-    if top1.confidence < min_confidence {
-        return "?".into();
-    }
-    let line = |label: &str, confidence: f64| format!("{label} {:.0}%", confidence * 100.0);
-    let mut text = line(&top1.label, top1.confidence);
-    if show_top_k {
+    let mut text = label_caption(&top1.label, top1.confidence, min_confidence);
+    if show_top_k && top1.confidence >= min_confidence {
         for p in c.top_k().iter().skip(1) {
             text.push('\n');
-            text.push_str(&line(&p.label, p.confidence));
+            text.push_str(&label_caption(&p.label, p.confidence, 0.0));
         }
     }
     text
+}
+
+/// One label and its confidence (`cat 87%`), or `?` below `min_confidence`.
+pub fn label_caption(label: &str, confidence: f64, min_confidence: f64) -> String {
+    if confidence < min_confidence {
+        return "?".into();
+    }
+    format!("{label} {:.0}%", confidence * 100.0)
 }
 
 /// A rendered text box or a filled rectangle: premultiplied ARGB32 pixels as Cairo lays them out (native-endian

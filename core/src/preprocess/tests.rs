@@ -373,6 +373,60 @@ fn letterbox_keeps_the_aspect_and_pads_with_the_mean() {
 }
 
 #[test]
+fn letterbox_bars_take_the_pad_colour_in_the_models_channel_order() {
+    let tall: Vec<Vec<[u8; 3]>> = vec![vec![[255, 255, 255]; 2]; 6];
+    let spec = InputSpec {
+        resize: ResizeMode::Letterbox,
+        color_order: ColorOrder::Bgr,
+        pad: Some([10, 20, 30]),
+        ..raw(6)
+    };
+    let out = run_rgb(&tall, &spec);
+    // BGR planes: blue first.
+    assert_eq!(&out[..6], &[30.0, 30.0, 255.0, 255.0, 30.0, 30.0]);
+    assert_eq!(&out[36..42], &[20.0, 20.0, 255.0, 255.0, 20.0, 20.0]);
+    assert_eq!(&out[72..78], &[10.0, 10.0, 255.0, 255.0, 10.0, 10.0]);
+}
+
+#[test]
+fn the_mapping_is_the_letterbox_crop_or_stretch_done() {
+    use crate::geometry::Mapping;
+    let mapping = |w: usize, h: usize, resize, size: usize| {
+        let spec = InputSpec {
+            resize,
+            ..InputSpec::new(size, size)
+        };
+        Preprocessor::new(FrameFormat::rgb(w, h, PixelLayout::RGB), &spec).mapping()
+    };
+    for (w, h) in [(640, 480), (480, 640), (1920, 1080), (641, 480)] {
+        assert_eq!(
+            mapping(w, h, ResizeMode::Letterbox, 640),
+            Mapping::letterbox(w as u32, h as u32, 640, 640),
+            "{w}x{h}"
+        );
+        assert_eq!(
+            mapping(w, h, ResizeMode::Stretch, 320),
+            Mapping::stretch(w as u32, h as u32, 320, 320),
+            "{w}x{h}"
+        );
+        let crop = mapping(w, h, ResizeMode::CenterCrop, 224);
+        let theirs = Mapping::center_crop(w as u32, h as u32, 224, 224, DEFAULT_CROP_FRACTION);
+        for (a, b) in [
+            (crop.scale_x, theirs.scale_x),
+            (crop.scale_y, theirs.scale_y),
+            (crop.offset_x, theirs.offset_x),
+            (crop.offset_y, theirs.offset_y),
+        ] {
+            assert!((a - b).abs() < 1e-3, "{w}x{h}: {crop:?} vs {theirs:?}");
+        }
+    }
+    // 640x480 letterboxed into 640x640: 80 rows of bars above, the frame's (0, 0) at (0, 80).
+    let m = mapping(640, 480, ResizeMode::Letterbox, 640);
+    assert_eq!(m.to_input(0.0, 0.0), (0.0, 80.0));
+    assert_eq!(m.to_frame(100.0, 180.0), (100.0, 100.0));
+}
+
+#[test]
 fn yuv_takes_resize_modes_too() {
     // The middle third of a wide I420 frame, centre-cropped.
     let colour = |x: usize, _| {

@@ -19,7 +19,7 @@ impl Drop for Dir {
     }
 }
 
-fn with_model(dir: &Dir, config: Option<&str>) -> Settings {
+fn with_model(dir: &Dir, config: Option<&str>) -> Settings<ClassifySettings> {
     let model = dir.0.join("m.pt");
     std::fs::write(&model, b"not read here").unwrap();
     if let Some(text) = config {
@@ -30,16 +30,20 @@ fn with_model(dir: &Dir, config: Option<&str>) -> Settings {
     s
 }
 
+fn reading(s: &Settings<ClassifySettings>) -> ClassifyReading {
+    let r = s.resolve().unwrap();
+    s.task.resolve(&r.file).unwrap()
+}
+
 #[test]
 fn without_a_config_file_the_defaults_and_the_properties() {
     let dir = Dir::new("defaults");
     let mut s = with_model(&dir, None);
     let r = s.resolve().unwrap();
     assert_eq!(r.input, InputSpec::new(224, 224));
-    assert_eq!(
-        (r.labels, r.output, r.threshold, r.config),
-        (LabelsChoice::BuiltIn, Activation::Softmax, 0.0, None)
-    );
+    assert_eq!((r.labels, r.config), (LabelsChoice::BuiltIn, None));
+    let c = reading(&s);
+    assert_eq!((c.output, c.threshold), (Activation::Softmax, 0.0));
     s.shared.input_size.set(160);
     s.shared.resize.set(ResizeMode::Letterbox);
     s.shared.labels = Some("l.txt".into());
@@ -64,7 +68,7 @@ fn the_file_fills_in_what_the_properties_leave_unset() {
     let r = s.resolve().unwrap();
     assert_eq!(r.config, Some(dir.0.join("m.json")));
     assert_eq!((r.input.width, r.input.color_order), (299, ColorOrder::Bgr));
-    assert_eq!(r.threshold, 0.5);
+    assert_eq!(reading(&s).threshold, 0.5);
     let LabelsChoice::File(path, origin) = r.labels else {
         panic!("labels")
     };
@@ -75,9 +79,9 @@ fn the_file_fills_in_what_the_properties_leave_unset() {
     );
     // Set explicitly, even to the default, a property wins.
     s.shared.input_size.set(224);
-    s.threshold.set(0.0);
+    s.task.threshold.set(0.0);
     let r = s.resolve().unwrap();
-    assert_eq!((r.input.width, r.threshold), (224, 0.0));
+    assert_eq!((r.input.width, reading(&s).threshold), (224, 0.0));
 }
 
 #[test]
@@ -124,17 +128,17 @@ fn shared_settings_compare_values_and_name_what_differs() {
             ),
         ]
     );
-    assert_eq!(SharedSettings::NAMES.len(), 14);
+    assert_eq!(SharedSettings::NAMES.len(), 15);
     assert_eq!(SharedSettings::NAMES[0], "model");
 }
 
 #[test]
 fn adopting_takes_the_others_values_and_what_it_set() {
-    let mut mine = Settings::default();
-    let mut theirs = Settings::default();
+    let mut mine = Settings::<ClassifySettings>::default();
+    let mut theirs = Settings::<ClassifySettings>::default();
     theirs.shared.model = "/other.pt".into();
     theirs.shared.input_size.set(160);
-    theirs.top_k = 3;
+    theirs.task.top_k = 3;
     let changed = mine.adopt_shared(&theirs);
     assert_eq!(changed, vec!["model", "input-size"]);
     assert_eq!(mine.shared, theirs.shared);
@@ -142,7 +146,7 @@ fn adopting_takes_the_others_values_and_what_it_set() {
         mine.shared.input_size.is_set(),
         "set there: set here, winning over a file"
     );
-    assert_eq!(mine.top_k, DEFAULT_TOP_K, "not a shared setting");
+    assert_eq!(mine.task.top_k, DEFAULT_TOP_K, "not a shared setting");
 }
 
 #[test]
@@ -158,4 +162,48 @@ fn names_round_trip() {
     }
     assert_eq!(InferenceRegion::RoiList.to_string(), "roi-list");
     assert_eq!(Engine::from_name("cuda"), None);
+}
+
+#[test]
+fn a_detector_defaults_to_letterboxed_0_1_rgb_at_640_padded_grey() {
+    let dir = Dir::new("detect");
+    let model = dir.0.join("d.pt");
+    std::fs::write(&model, b"not read here").unwrap();
+    let mut s = Settings::<DetectSettings>::default();
+    assert_eq!(s.shared.model, "", "no default detector");
+    s.shared.model = model.to_string_lossy().into_owned();
+    let r = s.resolve().unwrap();
+    assert_eq!(
+        (r.input.width, r.input.resize),
+        (640, ResizeMode::Letterbox)
+    );
+    assert_eq!(r.input.normalization.mean, [0.0; 3]);
+    assert_eq!(r.input.normalization.std, [1.0; 3]);
+    assert_eq!(r.input.pad, Some([114, 114, 114]));
+    let d = s.task.resolve(&r.file).unwrap();
+    assert_eq!(d.output_format, OutputFormat::Auto);
+    assert_eq!((d.threshold, d.max_detections), (DETECT_THRESHOLD, 100));
+    // The file's keys count; a classifier's key is refused.
+    std::fs::write(
+        dir.0.join("d.json"),
+        r#"{"output-format": "yolov5", "iou-threshold": 0.6}"#,
+    )
+    .unwrap();
+    let r = s.resolve().unwrap();
+    let d = s.task.resolve(&r.file).unwrap();
+    assert_eq!(
+        (d.output_format, d.iou_threshold),
+        (OutputFormat::Yolov5, 0.6)
+    );
+    std::fs::write(dir.0.join("d.json"), r#"{"output": "sigmoid"}"#).unwrap();
+    let e = s.resolve().unwrap_err();
+    assert!(e.contains("key 'output' is for torchclassify"), "{e}");
+}
+
+#[test]
+fn a_classifier_refuses_a_detectors_keys() {
+    let dir = Dir::new("foreign");
+    let s = with_model(&dir, Some(r#"{"output-format": "yolov8"}"#));
+    let e = s.resolve().unwrap_err();
+    assert!(e.contains("key 'output-format' is for torchdetect"), "{e}");
 }

@@ -1,4 +1,4 @@
-//! The streaming thread's side of `torchclassify`: the scheduler, the negotiated format, and the
+//! The streaming thread's side of an inference element: the scheduler, the negotiated format, and the
 //! model this stream's frames go to. Only the streaming thread (and `stop`, once it has ended)
 //! touches a [`Stream`]; it is the one thing locked while a frame waits for the model, so a
 //! query, a property, a hot swap or another element never waits for a forward.
@@ -7,69 +7,71 @@
 //! ([`Stream::follow`]): a held frame gets its result from the model that runs it, and frames are
 //! prepared for the new model's input from then on.
 
-use super::backend::{self, Failure, Format, Model, Output, Reading, Run, Selection};
+use super::Task;
+use super::backend::{self, Failure, Format, Model, Output, Run};
 use std::sync::Arc;
 use torchcore::batch::Counters;
 use torchcore::preprocess::InputSpec;
 use torchcore::scheduler::{Arrival, Out, Overlap, OverlapChoice, Scheduler};
 
 /// The element's model as loaded (or swapped in), and how to feed and read it. Cheap to clone.
-#[derive(Clone)]
-pub struct Active {
-    pub model: Arc<Model>,
-    pub reading: Arc<Reading>,
+pub struct Active<T: Task> {
+    pub model: Arc<Model<T>>,
+    pub reading: Arc<T::Reading>,
     /// What the model takes.
     pub input: InputSpec,
     /// Counts swaps: a stream whose number differs follows.
     pub generation: u64,
 }
 
-/// What one frame's way reads from the settings (taken before the stream is locked).
-pub struct FrameSettings {
-    /// `inference-interval`.
-    pub interval: u64,
-    pub top_k: usize,
-    /// `inference-region=roi-list`: which regions.
-    pub selection: Option<Selection>,
+impl<T: Task> Clone for Active<T> {
+    fn clone(&self) -> Self {
+        Active {
+            model: self.model.clone(),
+            reading: self.reading.clone(),
+            input: self.input,
+            generation: self.generation,
+        }
+    }
 }
 
 /// What one step let out: frames in order, the error to report after them, the model's counters
 /// and the overlap choice for the stats, and the frame size for the full-frame ROI meta.
-pub struct Step {
-    pub outs: Vec<Out<gst::Buffer, Output>>,
+pub struct Step<T: Task> {
+    pub outs: Outs<T>,
     pub failure: Option<Failure>,
     pub counters: Counters,
     pub overlap: Option<OverlapChoice>,
     pub size: (u32, u32),
 }
 
+/// Frames let out, in order, with what became of each.
+pub type Outs<T> = Vec<Out<gst::Buffer, Output<T>>>;
+
 /// See the module docs.
-pub struct Stream {
-    scheduler: Scheduler<gst::Buffer, Output>,
+pub struct Stream<T: Task> {
+    scheduler: Scheduler<gst::Buffer, Output<T>>,
     format: Option<Format>,
-    active: Active,
-    /// `inference-region=roi-list` and `async`, fixed while running.
-    regions: bool,
+    active: Active<T>,
+    /// `async`, fixed while running.
     async_: bool,
 }
 
-impl Stream {
-    pub fn new(active: Active, regions: bool, async_: bool, overlap: Overlap) -> Stream {
+impl<T: Task> Stream<T> {
+    pub fn new(active: Active<T>, async_: bool, overlap: Overlap) -> Stream<T> {
         Stream {
             scheduler: Scheduler::new(async_, overlap),
             format: None,
             active,
-            regions,
             async_,
         }
     }
 
-    fn run<'a>(active: &'a Active, regions: bool, top_k: usize) -> Run<'a> {
+    fn run<'a>(active: &'a Active<T>, params: &'a T::Params) -> Run<'a, T> {
         Run {
             model: &active.model,
             reading: &active.reading,
-            top_k,
-            regions,
+            params,
         }
     }
 
@@ -77,12 +79,11 @@ impl Stream {
     /// collected from the model that runs it first, and the frames are prepared for the new
     /// model's input. Returns the model the stream left, for the caller to drop outside its
     /// locks (dropping the last handle joins the model's thread).
-    pub fn follow(&mut self, active: &Active, top_k: usize) -> Option<Active> {
+    pub fn follow(&mut self, active: &Active<T>, params: &T::Params) -> Option<Active<T>> {
         if active.generation == self.active.generation {
             return None;
         }
-        self.scheduler
-            .collect(&Self::run(&self.active, self.regions, top_k));
+        self.scheduler.collect(&Self::run(&self.active, params));
         if active.input != self.active.input {
             // The new model takes other input: the same frames, prepared anew.
             self.format = self
@@ -94,7 +95,7 @@ impl Stream {
     }
 
     /// The model the stream's frames go to.
-    pub fn model(&self) -> &Arc<Model> {
+    pub fn model(&self) -> &Arc<Model<T>> {
         &self.active.model
     }
 
@@ -127,18 +128,18 @@ impl Stream {
         &mut self,
         buffer: gst::Buffer,
         arrival: Arrival,
-        settings: &FrameSettings,
+        params: &T::Params,
         segment: Option<&gst::FormattedSegment<gst::ClockTime>>,
-    ) -> Step {
+    ) -> Step<T> {
         let size = self.size();
-        let run = Self::run(&self.active, self.regions, settings.top_k);
+        let run = Self::run(&self.active, params);
         let format = self.format.as_mut();
         let step = self
             .scheduler
             .frame(&run, buffer, arrival, |buffer, number, input| {
                 input.frame = backend::frame_info(buffer, number, segment);
-                let selection = settings.selection.as_ref();
-                backend::prepare(format, buffer, selection, &mut input.buffers)
+                let reading = (params, &*run.reading);
+                backend::prepare::<T>(format, buffer, number, reading, &mut input.buffers)
             });
         let overlap = match (self.async_, self.scheduler.live()) {
             (false, Some(false)) => Some(self.scheduler.overlap().choice()),
@@ -154,14 +155,14 @@ impl Stream {
     }
 
     /// Lets the held frame out with its result (before a serialized event), and the frame size.
-    pub fn drain(&mut self, top_k: usize) -> (Vec<Out<gst::Buffer, Output>>, (u32, u32)) {
-        let run = Self::run(&self.active, self.regions, top_k);
+    pub fn drain(&mut self, params: &T::Params) -> (Outs<T>, (u32, u32)) {
+        let run = Self::run(&self.active, params);
         (self.scheduler.drain(&run), self.size())
     }
 
     /// A flush: the queued job dropped, the held frame forgotten, numbering from 0.
-    pub fn flush(&mut self, top_k: usize) {
-        let run = Self::run(&self.active, self.regions, top_k);
+    pub fn flush(&mut self, params: &T::Params) {
+        let run = Self::run(&self.active, params);
         self.scheduler.flush(&run);
     }
 }

@@ -1,4 +1,5 @@
-//! Loading a model and its labels as the settings say, and the hot swap's loader thread.
+//! Loading an inference element's model and labels as the settings say, and the hot swap's
+//! loader thread.
 //!
 //! [`load`] has no side effects on the element: it returns what it loaded, the warning to post
 //! and the latency to report, and the caller applies them. [`Reloader`] is the thread a running
@@ -6,38 +7,31 @@
 //! [`RELOAD_SETTLE`] of each other make one load; the thread is joined when the element stops, so
 //! no load outlives the run that asked for it.
 
-use super::backend::{Model, OnResult, Reading};
+use super::Task;
+use super::backend::{Model, OnResult};
 use crate::model::{self, Open};
-use std::sync::LazyLock;
-use std::sync::mpsc;
+use std::sync::{Arc, OnceLock, mpsc};
 use std::thread;
 use std::time::Duration;
-use torchcore::batch::{self, Outputs, Packing, SharedModel};
-use torchcore::frame::Region;
+use torchcore::batch::{self, SharedModel};
 use torchcore::labels::Labels;
 use torchcore::preprocess::InputSpec;
-use torchcore::settings::{InferenceRegion, LabelsChoice, Settings};
+use torchcore::settings::{LabelsChoice, Settings};
 use torchcore::sharing::{Joined, Member, Registry};
 
-/// The models shared by `model-instance-id` in this process.
-static REGISTRY: LazyLock<Registry<SharedModel<Vec<Region>>, Settings>> =
-    LazyLock::new(Registry::default);
-
-/// The element `key` stopped using the shared model of `id`.
-pub fn leave(id: &str, key: usize) {
-    REGISTRY.leave(id, key);
-}
+/// The models a task's elements share by `model-instance-id` in this process.
+pub type Shared<T> = Registry<SharedModel<<T as Task>::Payload>, Settings<<T as Task>::Settings>>;
 
 /// How long a hot swap waits for more property changes before it loads.
 pub const RELOAD_SETTLE: Duration = Duration::from_millis(100);
 
 /// A loaded model with how to feed it and read it, and what the caller should do about it.
-pub struct Loaded {
-    pub model: Model,
+pub struct Loaded<T: Task> {
+    pub model: Model<T>,
     /// What the model takes.
     pub input: InputSpec,
     /// How its outputs read.
-    pub reading: Reading,
+    pub reading: Arc<T::Reading>,
     /// A warning to post (the engine asked for is not what the model was calibrated for, or not
     /// available).
     pub warning: Option<String>,
@@ -45,67 +39,50 @@ pub struct Loaded {
     /// and jitter.
     pub latency: Duration,
     /// How the model was had (`model-instance-id`); None for a model of its own.
-    pub joined: Option<Joined<Settings>>,
+    pub joined: Option<Joined<Settings<T::Settings>>>,
 }
 
-/// Checks that a forward of one image gave `[1, N]` class scores: an image classifier.
-fn check_classifier(outputs: &Outputs) -> Result<(), String> {
-    match (outputs.packing, outputs.tensors.as_slice()) {
-        (Packing::Tensor, [t]) => match t.shape.as_slice() {
-            &[1, n] if n > 0 => Ok(()),
-            shape => Err(format!(
-                "its output has shape {shape:?}, not [1, N] class scores: not an image classifier"
-            )),
-        },
-        (packing, _) => Err(format!(
-            "its output is {}, not a [1, N] tensor of class scores: not an image classifier",
-            packing.describe()
-        )),
-    }
-}
-
-/// The number of classes a classifier's outputs hold (checked at load).
-pub fn classes(model: &Model) -> usize {
-    model
-        .loaded()
-        .output_shapes
-        .first()
-        .and_then(|s| s.get(1))
-        .copied()
-        .unwrap_or(0)
-}
-
-/// The labels `choice` names. The error names the file or key and what is wrong.
-fn labels(choice: &LabelsChoice) -> Result<Labels, String> {
+/// The labels `choice` names; None for the element's built-in ones. The error names the file
+/// or key and what is wrong.
+fn labels(choice: &LabelsChoice) -> Result<Option<Labels>, String> {
     match choice {
-        LabelsChoice::BuiltIn => Ok(Labels::imagenet()),
-        LabelsChoice::File(path, origin) => Labels::from_file(path).map_err(|e| {
+        LabelsChoice::BuiltIn => Ok(None),
+        LabelsChoice::File(path, origin) => Labels::from_file(path).map(Some).map_err(|e| {
             format!(
                 "Cannot use labels file '{}' ({origin}): {e}",
                 path.display()
             )
         }),
         LabelsChoice::List(list, config) => Labels::from_list(list.clone())
+            .map(Some)
             .map_err(|e| format!("model config '{}': key 'labels': {e}", config.display())),
     }
 }
 
+/// Where the labels came from, for messages (`built_in` names the element's own).
+pub fn labels_source(choice: &LabelsChoice, built_in: &str) -> String {
+    match choice {
+        LabelsChoice::BuiltIn => format!("{built_in} (property 'labels' unset)"),
+        LabelsChoice::File(path, origin) => format!("labels file '{}' ({origin})", path.display()),
+        LabelsChoice::List(_, config) => {
+            format!("the labels list of model config '{}'", config.display())
+        }
+    }
+}
+
 /// Loads labels and model as `settings` (and the model config file) say; `on_result` makes the
-/// model's async result handler for the reading loaded. With `model-instance-id`, `member` (the
-/// element) shares the model of the elements with that id ([`REGISTRY`]). The error names the
-/// property or file, the path and what is wrong.
-pub fn load(
-    settings: &Settings,
-    member: Member<Settings>,
-    on_result: impl FnOnce(Reading) -> OnResult,
-) -> Result<Loaded, String> {
+/// model's async result handler, which reads with the reading the load makes (it is set before
+/// any job runs). With `model-instance-id`, `member` (the element) shares the model of the
+/// elements with that id in `registry`. The error names the property or file, the path and
+/// what is wrong.
+pub fn load<T: Task>(
+    settings: &Settings<T::Settings>,
+    member: Member<Settings<T::Settings>>,
+    registry: &Shared<T>,
+    on_result: impl FnOnce(Arc<OnceLock<Arc<T::Reading>>>) -> OnResult<T>,
+) -> Result<Loaded<T>, String> {
     let resolved = settings.resolve()?;
     let labels = labels(&resolved.labels)?;
-    let reading = Reading {
-        labels,
-        output: resolved.output,
-        threshold: resolved.threshold,
-    };
     let model_error = |what: String| {
         format!(
             "Cannot use model '{}' (property 'model'): {what}",
@@ -115,15 +92,13 @@ pub fn load(
     if settings.shared.model.is_empty() {
         return Err(model_error("no path given".into()));
     }
-    // Whole frames go one at a time; roi-list batches a frame's regions.
-    let max_batch = match settings.inference_region {
-        InferenceRegion::FullFrame => 1,
-        InferenceRegion::RoiList => settings.max_batch as usize,
-    };
+    let expect =
+        T::expect(settings, &resolved, labels.as_ref(), &resolved.labels).map_err(model_error)?;
+    let max_batch = T::max_batch(settings);
     let shared_id = settings.model_instance_id.as_deref();
     let shared = &settings.shared;
     let config = batch::Config {
-        thread_name: "torchclassify-model".into(),
+        thread_name: format!("{}-model", T::NAME),
         input_width: resolved.input.width,
         input_height: resolved.input.height,
         max_batch,
@@ -139,15 +114,11 @@ pub fn load(
         engine: shared.engine,
         num_threads: shared.num_threads,
     };
-    let on_result = on_result(reading.clone());
+    let slot = Arc::new(OnceLock::new());
+    let on_result = on_result(slot.clone());
     let start = |on_result| {
-        Model::start(
-            config,
-            move || model::open(&open),
-            check_classifier,
-            on_result,
-        )
-        .map_err(model_error)
+        let check = move |outputs: &_| T::check(&expect, outputs);
+        Model::<T>::start(config, move || model::open(&open), check, on_result).map_err(model_error)
     };
     let (model, joined) = match shared_id {
         None => (start(on_result)?, None),
@@ -156,7 +127,7 @@ pub fn load(
             // of `join` and `load` runs).
             let on_result = std::cell::Cell::new(Some(on_result));
             let take = || on_result.take().unwrap_or_else(|| Box::new(|_, _, _| {}));
-            let (model, joined) = REGISTRY.model(
+            let (model, joined) = registry.model(
                 id,
                 settings,
                 member,
@@ -177,24 +148,9 @@ pub fn load(
             (model, Some(joined))
         }
     };
-    let n = classes(&model);
-    if n != reading.labels.len() {
-        let source = match &resolved.labels {
-            LabelsChoice::BuiltIn => {
-                "the built-in ImageNet labels (property 'labels' unset)".to_string()
-            }
-            LabelsChoice::File(path, origin) => {
-                format!("labels file '{}' ({origin})", path.display())
-            }
-            LabelsChoice::List(_, config) => {
-                format!("the labels list of model config '{}'", config.display())
-            }
-        };
-        return Err(model_error(format!(
-            "it outputs {n} classes but {source} has {} labels",
-            reading.labels.len()
-        )));
-    }
+    let reading =
+        Arc::new(T::reading(settings, &resolved, labels, model.loaded()).map_err(model_error)?);
+    let _ = slot.set(reading.clone());
     let warning = model.warning().map(|w| format!("Property 'engine': {w}"));
     // A shared model may hold a frame for batch-timeout, waiting for the other streams' frames,
     // and then run a whole batch.
@@ -224,14 +180,14 @@ impl Reloader {
     /// Starts the thread. For each settled burst of [`Reloader::request`]s it calls `load`
     /// (which reads the settings as they are then) and gives the outcome to `apply`; `load`
     /// returning None means there is nothing to do (the element stopped meanwhile).
-    pub fn start<L, A>(load: L, apply: A) -> Result<Reloader, String>
+    pub fn start<L, A, O>(name: &str, load: L, apply: A) -> Result<Reloader, String>
     where
-        L: Fn() -> Option<Result<Loaded, String>> + Send + 'static,
-        A: Fn(Result<Loaded, String>) + Send + 'static,
+        L: Fn() -> Option<O> + Send + 'static,
+        A: Fn(O) + Send + 'static,
     {
         let (tx, rx) = mpsc::channel::<()>();
         let thread = thread::Builder::new()
-            .name("torchclassify-load".into())
+            .name(format!("{name}-load"))
             .spawn(move || {
                 while rx.recv().is_ok() {
                     // Settle: one load for changes close together.
@@ -298,9 +254,10 @@ mod tests {
         let applied = Arc::new(Mutex::new(Vec::new()));
         let (l, a) = (loads.clone(), applied.clone());
         let reloader = Reloader::start(
+            "test",
             move || {
                 *l.lock().unwrap() += 1;
-                Some(Err("no model here".to_string()))
+                Some(Err::<(), _>("no model here".to_string()))
             },
             move |outcome| {
                 if let Err(e) = outcome {

@@ -1,20 +1,22 @@
-//! The end of a frame's way in `torchclassify`: frames the scheduler let out become published
+//! The end of a frame's way in an inference element: frames the scheduler let out become published
 //! buffers (meta, messages, JSON lines, stats) and the processing latency is kept up to date;
 //! errors are posted with no lock held.
 
 use super::*;
+use crate::infer::stream::Outs;
+use torchcore::scheduler::Outcome;
 
-impl TorchClassify {
+impl<T: Task> Inference<T> {
     /// Frames the scheduler let out, as `publish` takes them; a failed result ends the list (the
     /// frames after it are not let out). The frame that arrived at `current`, if it waited for
     /// its own result, measures the processing latency.
     pub(super) fn finish(
         &self,
-        outs: Vec<Out<gst::Buffer, Output>>,
+        outs: Outs<T>,
         (width, height): (u32, u32),
         current: Option<Instant>,
         mut failure: Option<Failure>,
-    ) -> Finished {
+    ) -> Finished<T> {
         let mut latency_grew = false;
         let mut buffers = Vec::with_capacity(outs.len());
         for out in outs {
@@ -61,7 +63,11 @@ impl TorchClassify {
 
     /// Publishes finished frames and posts what went wrong, with no lock held: the buffers to
     /// push, in order, and the flow error to return after them.
-    pub(super) fn publish(&self, finished: Finished) -> (Vec<gst::Buffer>, Option<gst::FlowError>) {
+    pub(super) fn publish(
+        &self,
+        element: &Element,
+        finished: Finished<T>,
+    ) -> (Vec<gst::Buffer>, Option<gst::FlowError>) {
         let (post_messages, stats_interval) = {
             let s = self.settings();
             (
@@ -69,22 +75,19 @@ impl TorchClassify {
                 Duration::from_millis(s.stats_interval.into()),
             )
         };
-        let element = self.element();
         let mut out = Vec::with_capacity(finished.buffers.len());
         for (mut buffer, frame) in finished.buffers {
-            if let Some(Inferred::Classified(c)) = &frame.inferred {
+            if let Some(time) = frame.inferred.as_ref().and_then(T::time) {
                 gst::trace!(
-                    CAT,
-                    imp = self,
-                    "frame {}: {} {:.3} ({} us)",
-                    c.frame.number,
-                    c.label(),
-                    c.confidence(),
-                    c.inference_time.as_micros()
+                    self.cat,
+                    obj = element,
+                    "{:?}: {} us",
+                    buffer.pts(),
+                    time.as_micros()
                 );
             }
             self.publisher.frame(
-                &element,
+                element.upcast_ref(),
                 buffer.make_mut(),
                 frame,
                 post_messages,
@@ -94,15 +97,15 @@ impl TorchClassify {
         }
         if finished.latency_grew {
             gst::debug!(
-                CAT,
-                imp = self,
+                self.cat,
+                obj = element,
                 "Processing latency grew, asking for a new one"
             );
-            let _ = element.post_message(gst::message::Latency::builder().src(&element).build());
+            let _ = element.post_message(gst::message::Latency::builder().src(element).build());
         }
         let flow = finished.failure.map(|f| {
             if f.flow != gst::FlowError::Flushing {
-                self.post_error_message(f.message);
+                element.post_error_message(f.message);
             }
             f.flow
         });

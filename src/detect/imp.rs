@@ -1,0 +1,69 @@
+//! GStreamer glue of `torchdetect`: the element's metadata and pads; everything else is the
+//! inference elements' (`crate::infer`: state, lock order, frame path) with the `Detect` task.
+
+use super::settings;
+use super::task::Detect;
+use crate::infer::element::Inference;
+use gst::glib;
+use gst::prelude::*;
+use gst::subclass::prelude::*;
+use std::sync::LazyLock;
+
+static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new(
+        "torchdetect",
+        gst::DebugColorFlags::empty(),
+        Some("TorchScript object detector"),
+    )
+});
+
+pub struct TorchDetect {
+    inference: Inference<Detect>,
+}
+
+impl Default for TorchDetect {
+    fn default() -> Self {
+        TorchDetect {
+            inference: Inference::new(*CAT),
+        }
+    }
+}
+
+impl TorchDetect {
+    pub fn inference(&self) -> &Inference<Detect> {
+        &self.inference
+    }
+}
+
+#[glib::object_subclass]
+impl ObjectSubclass for TorchDetect {
+    const NAME: &'static str = "GstTorchDetect";
+    type Type = super::TorchDetect;
+    type ParentType = gst_base::BaseTransform;
+}
+
+crate::inference_element!(TorchDetect, settings);
+
+impl ElementImpl for TorchDetect {
+    fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
+        static ELEMENT_METADATA: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
+            gst::subclass::ElementMetadata::new(
+                "TorchScript object detector",
+                "Filter/Analyzer/Video",
+                "Finds objects in each video frame with a TorchScript detector (YOLOv8/YOLO11, \
+                 YOLOv5 or box lists) through libtorch; video passes through untouched, each box \
+                 goes to a GstVideoRegionOfInterestMeta (with the analytics feature, a \
+                 GstAnalyticsODMtd too) and each frame's boxes to a `torchdetect` element \
+                 message",
+                "gst-torch developers",
+            )
+        });
+        Some(&*ELEMENT_METADATA)
+    }
+
+    fn pad_templates() -> &'static [gst::PadTemplate] {
+        static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> =
+            LazyLock::new(crate::video::inference_pad_templates);
+        PAD_TEMPLATES.as_ref()
+    }
+}

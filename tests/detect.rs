@@ -1,0 +1,350 @@
+//! torchdetect with the test detectors of `tools/make_test_models.py` (they find red, green and
+//! blue rectangles exactly, each as several overlapping candidates that only NMS reduces to one,
+//! plus a low-score distractor): each output format, NMS, the threshold, letterbox mapping on
+//! non-square frames, labels (given, COCO's built in), the class and size filters, the results
+//! (ROI metas, message, JSON lines, the frame meta) and the errors for models that are no
+//! detector of the format asked for.
+
+mod common;
+use common::{init, push_through, scratch, test_model};
+use gst::prelude::*;
+use gsttorch::detect::meta;
+use gsttorch::torchcore::detected::Detected;
+
+/// A dark RGB frame of `width` × `height` with solid rectangles `(r, g, b, x, y, w, h)`.
+fn frame(
+    width: usize,
+    height: usize,
+    rects: &[([u8; 3], usize, usize, usize, usize)],
+) -> gst::Buffer {
+    let mut data = vec![20u8; width * height * 3];
+    for &(rgb, x, y, w, h) in rects {
+        for row in y..y + h {
+            for col in x..x + w {
+                let i = (row * width + col) * 3;
+                data[i..i + 3].copy_from_slice(&rgb);
+            }
+        }
+    }
+    gst::Buffer::from_mut_slice(data)
+}
+
+const RED: [u8; 3] = [220, 30, 30];
+const GREEN: [u8; 3] = [30, 200, 30];
+const BLUE: [u8; 3] = [30, 30, 220];
+
+fn caps(width: usize, height: usize) -> gst::Caps {
+    // RGB rows of a multiple of 4 bytes: no padding for the widths used here.
+    assert_eq!(width * 3 % 4, 0);
+    gst::Caps::builder("video/x-raw")
+        .field("format", "RGB")
+        .field("width", width as i32)
+        .field("height", height as i32)
+        .field("framerate", gst::Fraction::new(10, 1))
+        .build()
+}
+
+fn element(description: &str) -> gst::Element {
+    init();
+    gst::parse::bin_from_description(description, true)
+        .unwrap_or_else(|e| panic!("{description}: {e}"))
+        .upcast()
+}
+
+/// The frame's boxes from its ROI metas: (label, x, y, w, h), in meta order.
+fn boxes(buffer: &gst::BufferRef) -> Vec<(String, u32, u32, u32, u32)> {
+    meta::from_buffer(buffer)
+        .map(|d| {
+            d.objects
+                .iter()
+                .map(|o| (o.label.to_string(), o.x, o.y, o.width, o.height))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Whether `got` is `want` within `tolerance` pixels on each edge.
+fn near(got: (u32, u32, u32, u32), want: (u32, u32, u32, u32), tolerance: u32) -> bool {
+    let edges = |(x, y, w, h): (u32, u32, u32, u32)| [x, y, x + w, y + h];
+    edges(got)
+        .iter()
+        .zip(edges(want))
+        .all(|(a, b)| a.abs_diff(b) <= tolerance)
+}
+
+/// The one box labelled `label`; fails if there is none or more than one.
+fn only(found: &[(String, u32, u32, u32, u32)], label: &str) -> (u32, u32, u32, u32) {
+    let same: Vec<_> = found.iter().filter(|b| b.0 == label).collect();
+    assert_eq!(same.len(), 1, "one {label} box in {found:?}");
+    let b = same[0];
+    (b.1, b.2, b.3, b.4)
+}
+
+/// Runs one frame through `torchdetect <properties>`: the buffer out and its messages.
+fn detect(
+    properties: &str,
+    width: usize,
+    height: usize,
+    rects: &[([u8; 3], usize, usize, usize, usize)],
+) -> (gst::Buffer, Vec<Detected>) {
+    let e = element(&format!("torchdetect {properties}"));
+    let (out, messages, _h) =
+        push_through(&e, &caps(width, height), vec![frame(width, height, rects)]);
+    let detected = messages
+        .iter()
+        .filter_map(|m| meta::from_message(m))
+        .collect();
+    (out.into_iter().next().unwrap(), detected)
+}
+
+#[test]
+fn every_output_format_finds_each_object_once_in_frame_pixels() {
+    let rects = [(RED, 40, 60, 64, 48), (BLUE, 200, 120, 32, 40)];
+    for model in ["shapes_yolov8.pt", "shapes_yolov5.pt", "shapes_boxes.pt"] {
+        // 320x240 letterboxed into 640x640: scale 2, 80 rows of bars above and below.
+        let props = format!(
+            "model={} labels={}",
+            test_model(model),
+            test_model("shapes_labels.txt")
+        );
+        let (out, messages) = detect(&props, 320, 240, &rects);
+        let found = boxes(&out);
+        assert_eq!(found.len(), 2, "{model}: {found:?}");
+        assert!(
+            near(only(&found, "red"), (40, 60, 64, 48), 1),
+            "{model}: {found:?}"
+        );
+        assert!(
+            near(only(&found, "blue"), (200, 120, 32, 40), 1),
+            "{model}: {found:?}"
+        );
+        // The message says the same, the most confident first, with the frame it is for.
+        assert_eq!(messages.len(), 1, "{model}");
+        let m = &messages[0];
+        assert_eq!(m.frame.number, 0);
+        assert_eq!(m.objects.len(), 2);
+        assert!(
+            m.objects.iter().all(|o| (o.confidence - 0.9).abs() < 1e-4),
+            "{m:?}"
+        );
+        assert_eq!(m.objects[0].id, -1);
+        assert!(meta::detected_frame(&out).is_some());
+    }
+}
+
+#[test]
+fn letterbox_maps_back_on_tall_and_wide_frames_and_a_stretch_too() {
+    for (w, h) in [(240, 320), (640, 160)] {
+        let rects = [(GREEN, 20, 30, 50, 60)];
+        let props = format!("model={}", test_model("shapes_yolov8.pt"));
+        let (out, _) = detect(&props, w, h, &rects);
+        let found = boxes(&out);
+        // No labels given, 3 classes: named by their ids.
+        assert!(
+            near(only(&found, "class 1"), (20, 30, 50, 60), 1),
+            "{w}x{h}: {found:?}"
+        );
+    }
+    let props = format!("model={} resize=stretch", test_model("shapes_yolov8.pt"));
+    let (out, _) = detect(&props, 640, 160, &[(GREEN, 20, 30, 50, 60)]);
+    assert!(near(only(&boxes(&out), "class 1"), (20, 30, 50, 60), 1));
+}
+
+#[test]
+fn the_threshold_keeps_the_distractor_only_when_lowered() {
+    let rects = [(RED, 100, 80, 60, 60)];
+    let labels = test_model("shapes_labels.txt");
+    for (model, format) in [
+        ("shapes_yolov8.pt", "yolov8"),
+        ("shapes_yolov5.pt", "yolov5"),
+    ] {
+        let props = format!(
+            "model={} labels={labels} output-format={format}",
+            test_model(model)
+        );
+        let (out, _) = detect(&props, 320, 240, &rects);
+        assert_eq!(boxes(&out).len(), 1, "{model} at 0.25");
+        let (out, _) = detect(&format!("{props} threshold=0.1"), 320, 240, &rects);
+        let found = boxes(&out);
+        assert_eq!(found.len(), 2, "{model} at 0.1: {found:?}");
+        // Without NMS's IoU limit (1: nothing overlaps enough), the candidates all stay.
+        let (out, _) = detect(&format!("{props} iou-threshold=1"), 320, 240, &rects);
+        assert_eq!(boxes(&out).len(), 4, "{model} without suppression");
+        let (out, _) = detect(
+            &format!("{props} iou-threshold=1 max-detections=2"),
+            320,
+            240,
+            &rects,
+        );
+        assert_eq!(boxes(&out).len(), 2, "{model} with max-detections=2");
+    }
+}
+
+#[test]
+fn an_80_class_model_gets_cocos_names_and_filters_apply() {
+    let rects = [
+        (RED, 10, 10, 40, 40),
+        (GREEN, 100, 100, 20, 20),
+        (BLUE, 200, 40, 60, 60),
+    ];
+    let model = test_model("shapes_coco80.pt");
+    let (out, _) = detect(&format!("model={model}"), 320, 240, &rects);
+    let mut labels: Vec<String> = boxes(&out).into_iter().map(|b| b.0).collect();
+    labels.sort();
+    assert_eq!(labels, ["car", "dog", "person"]);
+    let (out, _) = detect(
+        &format!("model={model} object-class=dog,person"),
+        320,
+        240,
+        &rects,
+    );
+    let mut labels: Vec<String> = boxes(&out).into_iter().map(|b| b.0).collect();
+    labels.sort();
+    assert_eq!(labels, ["dog", "person"]);
+    // The green box is 20x20: below min-size 30 it is dropped, and counted (it and its three
+    // overlapping candidates: the size filter comes before NMS).
+    let e = element(&format!("torchdetect name=d model={model} min-size=30"));
+    let (out, _, h) = push_through(&e, &caps(320, 240), vec![frame(320, 240, &rects)]);
+    assert_eq!(boxes(&out[0]).len(), 2);
+    let d = h
+        .element()
+        .unwrap()
+        .downcast::<gst::Bin>()
+        .unwrap()
+        .by_name("d")
+        .unwrap();
+    let stats = d.property::<gst::Structure>("stats");
+    assert_eq!(stats.get::<u64>("dropped-small").unwrap(), 4);
+    assert_eq!(stats.get::<u64>("detections").unwrap(), 2);
+}
+
+#[test]
+fn results_file_has_a_line_per_frame_with_its_objects() {
+    let path = scratch("detect", "objects.jsonl");
+    let props = format!(
+        "model={} labels={} results-file={}",
+        test_model("shapes_yolov8.pt"),
+        test_model("shapes_labels.txt"),
+        path.display()
+    );
+    let e = element(&format!("torchdetect {props}"));
+    let frames = vec![
+        frame(320, 240, &[(RED, 10, 10, 40, 40)]),
+        frame(320, 240, &[]),
+        frame(320, 240, &[(RED, 20, 10, 40, 40), (BLUE, 100, 100, 30, 30)]),
+    ];
+    let (out, _, h) = push_through(&e, &caps(320, 240), frames);
+    drop(h); // stops the element: the file is flushed
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    let counts: Vec<usize> = lines
+        .iter()
+        .map(|l| l["objects"].as_array().unwrap().len())
+        .collect();
+    assert_eq!(counts, [1, 0, 2]);
+    let o = &lines[2]["objects"][1];
+    assert_eq!(
+        (o["label"].as_str(), o["roi-type"].as_str()),
+        (Some("blue"), Some("blue"))
+    );
+    assert_eq!(o["roi-id"], -2);
+    assert_eq!(
+        (o["x"].as_u64(), o["width"].as_u64()),
+        (Some(100), Some(30))
+    );
+    // A frame with nothing found still carries the detector's mark (and no box).
+    assert!(meta::detected_frame(&out[1]).is_some() && boxes(&out[1]).is_empty());
+}
+
+/// The error a pipeline with `torchdetect <properties>` stops with.
+fn start_error(properties: &str) -> String {
+    let r = common::run(&format!(
+        "videotestsrc num-buffers=1 ! video/x-raw,format=RGB,width=64,height=48 ! \
+         torchdetect {properties} ! fakesink"
+    ));
+    r.error
+        .unwrap_or_else(|| panic!("torchdetect {properties} started"))
+}
+
+#[test]
+fn models_that_are_no_detector_of_the_format_are_errors_naming_it() {
+    // A classifier: [1, 10].
+    let e = start_error(&format!("model={}", test_model("ten_classes.pt")));
+    assert!(
+        e.contains("property 'model'") && e.contains("output-format"),
+        "{e}"
+    );
+    assert!(e.contains("[1, 10]"), "{e}");
+    let e = start_error(&format!(
+        "model={} output-format=yolov8",
+        test_model("ten_classes.pt")
+    ));
+    assert!(e.contains("[1, 10]") && e.contains("classifier"), "{e}");
+    // Box lists of different lengths.
+    let e = start_error(&format!("model={}", test_model("shapes_boxes_bad.pt")));
+    assert!(e.contains("different numbers of detections"), "{e}");
+    // 3 classes, 10 labels.
+    let e = start_error(&format!(
+        "model={} labels={}",
+        test_model("shapes_yolov8.pt"),
+        test_model("ten_labels.txt")
+    ));
+    assert!(e.contains("3 classes") && e.contains("10 labels"), "{e}");
+    // A square head: auto cannot tell; the format set, it runs.
+    let e = start_error(&format!("model={}", test_model("square_yolov8.pt")));
+    assert!(e.contains("set output-format"), "{e}");
+    let r = common::run(&format!(
+        "videotestsrc num-buffers=1 ! video/x-raw,format=RGB,width=64,height=48 ! \
+         torchdetect model={} output-format=yolov8 ! fakesink",
+        test_model("square_yolov8.pt")
+    ));
+    assert_eq!(r.error, None);
+    // The yolov5 model asked to be read as boxes.
+    let e = start_error(&format!(
+        "model={} output-format=boxes",
+        test_model("shapes_yolov5.pt")
+    ));
+    assert!(
+        e.contains("output-format=boxes expects 3 output tensors"),
+        "{e}"
+    );
+    // No model at all.
+    let e = start_error("");
+    assert!(
+        e.contains("property 'model'") && e.contains("no path given"),
+        "{e}"
+    );
+    // A config file with a classifier's key.
+    let dir = scratch("detect-config", "d.json");
+    std::fs::write(&dir, r#"{"output": "softmax"}"#).unwrap();
+    let e = start_error(&format!(
+        "model={} model-config={}",
+        test_model("shapes_yolov8.pt"),
+        dir.display()
+    ));
+    assert!(e.contains("key 'output' is for torchclassify"), "{e}");
+}
+
+#[test]
+fn the_model_config_file_sets_the_format_and_labels() {
+    let dir = scratch("detect-config", "square.json");
+    std::fs::write(
+        &dir,
+        format!(
+            r#"{{"output-format": "yolov8", "labels": {:?}}}"#,
+            test_model("shapes_labels.txt")
+        ),
+    )
+    .unwrap();
+    let props = format!(
+        "model={} model-config={}",
+        test_model("square_yolov8.pt"),
+        dir.display()
+    );
+    let (out, _) = detect(&props, 320, 240, &[(GREEN, 60, 50, 40, 40)]);
+    assert!(near(only(&boxes(&out), "green"), (60, 50, 40, 40), 1));
+}
