@@ -348,3 +348,33 @@ fn the_model_config_file_sets_the_format_and_labels() {
     let (out, _) = detect(&props, 320, 240, &[(GREEN, 60, 50, 40, 40)]);
     assert!(near(only(&boxes(&out), "green"), (60, 50, 40, 40), 1));
 }
+
+#[test]
+fn torchpublish_sends_each_frames_boxes() {
+    let path = scratch("detect-publish", "boxes.jsonl");
+    let r = common::run(&format!(
+        "filesrc location={} ! decodebin ! videoconvert ! video/x-raw,format=RGB ! \
+         torchdetect model={} labels={} ! torchpublish method=file location={} source-id=cam ! \
+         fakesink",
+        test_model("shapes.webm"),
+        test_model("shapes_yolov8.pt"),
+        test_model("shapes_labels.txt"),
+        path.display()
+    ));
+    assert_eq!(r.error, None);
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    // One message per frame of the 40-frame clip, each with its frame's objects (green is
+    // hidden in 5 of them).
+    assert_eq!(lines.len(), 40);
+    let counts: Vec<usize> = lines
+        .iter()
+        .map(|l| l["objects"].as_array().unwrap().len())
+        .collect();
+    assert_eq!(counts.iter().filter(|&&n| n == 3).count(), 35, "{counts:?}");
+    assert_eq!(counts.iter().filter(|&&n| n == 2).count(), 5, "{counts:?}");
+    assert!(lines.iter().all(|l| l["source"] == "cam"));
+}

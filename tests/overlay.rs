@@ -831,3 +831,46 @@ fn results_file_that_cannot_be_created_is_an_error() {
         "{text}"
     );
 }
+
+#[test]
+fn a_detected_box_is_drawn_with_its_label_and_a_tracked_one_with_its_id() {
+    let format = VideoFormat::Bgrx;
+    let captions = |regions: &[(&str, Option<u64>)]| {
+        let mut input = frame(format);
+        {
+            let buf = input.get_mut().unwrap();
+            for (i, (label, track)) in regions.iter().enumerate() {
+                let x = 20 + 140 * i as u32;
+                let mut roi =
+                    gst_video::VideoRegionOfInterestMeta::add(buf, label, (x, 80, 100, 60));
+                roi.set_id(-(i as i32) - 1);
+                roi.add_param(
+                    gst::Structure::builder("torchdetect")
+                        .field("label", *label)
+                        .field("class-id", 2u32)
+                        .field("confidence", 0.87)
+                        .build(),
+                );
+                if let Some(id) = track {
+                    roi.add_param(
+                        gst::Structure::builder("torchtrack")
+                            .field("id", *id)
+                            .field("predicted", false)
+                            .build(),
+                    );
+                }
+            }
+        }
+        let rects = drawn_rects(format, "", &input);
+        assert_blended_exactly(format, "", &input, &rects);
+        rects
+    };
+    // One box: its outline and a caption; with a track id the caption ("#12 car 87%") is wider.
+    let plain = captions(&[("car", None)]);
+    assert_eq!(plain.len(), 5, "{plain:?}");
+    assert_eq!(plain[..4], edges(20, 80, 100, 60)[..]);
+    let tracked = captions(&[("car", Some(12))]);
+    assert_eq!(tracked[..4], plain[..4]);
+    assert!(tracked[4].2 > plain[4].2, "{tracked:?} vs {plain:?}");
+    assert_eq!(captions(&[("car", None), ("dog", Some(3))]).len(), 10);
+}

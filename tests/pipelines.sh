@@ -40,9 +40,19 @@ inspect_lists_properties() {
     Filter/Analyzer/Video; do
     grep -q -- "$p" "$out/inspect" || { echo "gst-inspect-1.0 torchclassify lacks $p"; return 1; }
   done
+  grep -q -- reclassify-interval "$out/inspect" || { echo "torchclassify lacks reclassify-interval"; return 1; }
   gst-inspect-1.0 torchoverlay >"$out/inspect" || return 1
   for p in font-desc position show-top-k color background min-confidence Filter/Editor/Video; do
     grep -q -- "$p" "$out/inspect" || { echo "gst-inspect-1.0 torchoverlay lacks $p"; return 1; }
+  done
+  gst-inspect-1.0 torchdetect >"$out/inspect" || return 1
+  for p in model output-format threshold iou-threshold max-detections object-class min-size \
+    pad-color input-size inference-interval async model-instance-id stats Filter/Analyzer/Video; do
+    grep -q -- "$p" "$out/inspect" || { echo "gst-inspect-1.0 torchdetect lacks $p"; return 1; }
+  done
+  gst-inspect-1.0 torchtrack >"$out/inspect" || return 1
+  for p in iou-threshold max-age min-hits high-threshold low-threshold per-class stats; do
+    grep -q -- "$p" "$out/inspect" || { echo "gst-inspect-1.0 torchtrack lacks $p"; return 1; }
   done
 }
 
@@ -185,6 +195,34 @@ print(f"{len(lines)} frames with raw face windows, {len(objects)} regions classi
 PY
 }
 
+detect_sh_finds_follows_and_classifies() {
+  # The test detector on the shapes clip (tools/make_test_models.py): every frame's boxes in the
+  # JSON lines, each classified by the colour classifier, one track id per object.
+  local tm=$TEST_MODELS
+  OUT="$out/detect.webm" DETECT="labels=$tm/shapes_labels.txt" RECLASSIFY=8 \
+    CLASSIFY="model=$tm/multilabel.pt labels=$tm/multilabel_labels.txt output=sigmoid input-size=32 mean=<0.0,0.0,0.0> std=<1.0,1.0,1.0>" \
+    timeout 120 pipelines/detect.sh "$tm/shapes_yolov8.pt" "$tm/shapes.webm" >"$out/detect" 2>&1 ||
+    { cat "$out/detect"; return 1; }
+  cat "$out/detect"
+  [ -s "$out/detect.webm" ] || { echo "no video written"; return 1; }
+  python3 - "$out/detect.webm.jsonl" "$out/detect.webm.classes.jsonl" <<'PY'
+import json, sys
+boxes = [json.loads(l) for l in open(sys.argv[1])]
+classes = [json.loads(l) for l in open(sys.argv[2])]
+assert len(boxes) == 40, len(boxes)
+counts = [len(l["objects"]) for l in boxes]
+assert counts.count(3) == 35 and counts.count(2) == 5, counts
+# Each track's boxes: one label, one class (its colour).
+ids = {}
+for line in classes:
+    for o in line["objects"]:
+        assert o["label"] == o["roi-type"], o
+        ids.setdefault(o["roi-id"], set()).add(o["roi-type"])
+assert all(len(v) == 1 for v in ids.values()) and len(ids) == 3, ids
+print(f"{sum(counts)} boxes in 40 frames; tracks {sorted(ids)}; {len(classes)} frames with classified boxes")
+PY
+}
+
 multi_camera_publishes_every_camera() { # 3 cameras sharing one model: --file, then MQTT
   local n=3 frames=10
   timeout 60 pipelines/multi-camera.sh $n --frames $frames --file "$out/cams.jsonl" $MODEL_PROP \
@@ -278,6 +316,8 @@ check "regions_app.py: its own regions, each region's result from ROI meta and b
 check "faces.sh: facedetect's regions classified, runs to the end of the clip" faces_runs_on_the_clip
 check "multi-camera.sh: 3 cameras share one model; every camera's results in the file and over MQTT" \
   multi_camera_publishes_every_camera
+check "detect.sh: detect, track, classify, overlay: every box, one id per object, its class" \
+  detect_sh_finds_follows_and_classifies
 
 echo "pipelines: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -23,7 +23,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 # This project's own elements, and shell words around a negating `!` (`if ! grep …`).
-OWN = {"torchclassify", "torchoverlay", "torchpublish"}
+OWN = {"torchclassify", "torchdetect", "torchtrack", "torchoverlay", "torchpublish"}
 NOT_ELEMENTS = {"if", "elif", "then", "do", "while", "until", "grep", "command"}
 
 LINK = re.compile(r"(?<![!=<>\w])!(?![=(\w])")  # a `!` that links elements, not `!=`, `!x`, `x!(`

@@ -270,9 +270,9 @@ impl ElementImpl for TorchPublish {
             gst::subclass::ElementMetadata::new(
                 "TorchScript results publisher",
                 "Filter/Video",
-                "Publishes the results torchclassify attached to each frame as JSON (the \
-                 results-file fields plus source) to a file or an MQTT broker, from a thread \
-                 of its own; video passes through untouched",
+                "Publishes the results torchclassify (or else torchdetect) attached to each \
+                 frame as JSON (the results-file fields plus source) to a file or an MQTT \
+                 broker, from a thread of its own; video passes through untouched",
                 "gst-torch developers",
             )
         });
@@ -427,10 +427,17 @@ impl TorchPublish {
         } else {
             Vec::new()
         };
-        let frame = match (&c, regions.first()) {
-            (Some(c), _) => c.frame,
-            (None, Some((_, c))) => c.frame,
-            (None, None) => return Ok(gst::FlowSuccess::Ok),
+        // Else torchdetect's boxes (a frame it ran on, boxes or none).
+        let detected = if c.is_none() && regions.is_empty() {
+            crate::detect::meta::from_buffer(buffer)
+        } else {
+            None
+        };
+        let frame = match (&c, regions.first(), &detected) {
+            (Some(c), _, _) => c.frame,
+            (None, Some((_, c)), _) => c.frame,
+            (None, None, Some(d)) => d.frame,
+            (None, None, None) => return Ok(gst::FlowSuccess::Ok),
         };
         let mut guard = lock(&self.state);
         let Some(state) = guard.as_mut() else {
@@ -441,9 +448,10 @@ impl TorchPublish {
             return Ok(gst::FlowSuccess::Ok);
         }
         state.last = Some(key);
-        let message = match &c {
-            Some(c) => Self::message(c, &state.source),
-            None => Self::regions_message(&regions, &state.source),
+        let message = match (&c, &detected) {
+            (Some(c), _) => Self::message(c, &state.source),
+            (None, Some(d)) => Self::with_source(d.to_json(), &state.source),
+            (None, None) => Self::regions_message(&regions, &state.source),
         };
         state.outbox.push(message);
         Ok(gst::FlowSuccess::Ok)
