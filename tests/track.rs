@@ -18,14 +18,17 @@ use std::sync::{Arc, Mutex};
 #[derive(Debug, Clone)]
 struct Seen {
     label: String,
-    rect: (u32, u32, u32, u32),
+    rect: Rect,
     track: Option<u64>,
     predicted: bool,
     class: Option<String>,
 }
 
+/// A box: x, y, width, height.
+type Rect = (u32, u32, u32, u32);
+
 /// The truth of the clip: per frame, (class, box).
-fn truth() -> Vec<Vec<(String, (u32, u32, u32, u32))>> {
+fn truth() -> Vec<Vec<(String, Rect)>> {
     let text = std::fs::read_to_string(test_model("shapes_truth.json")).unwrap();
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
     v["truth"]
@@ -114,7 +117,7 @@ fn run(chain: &str, stats_of: &[&str]) -> (Vec<Vec<Seen>>, BTreeMap<String, gst:
     (frames, stats)
 }
 
-fn iou(a: (u32, u32, u32, u32), b: (u32, u32, u32, u32)) -> f64 {
+fn iou(a: Rect, b: Rect) -> f64 {
     let (ax1, ay1, ax2, ay2) = (a.0, a.1, a.0 + a.2, a.1 + a.3);
     let (bx1, by1, bx2, by2) = (b.0, b.1, b.0 + b.2, b.1 + b.3);
     let w = ax2.min(bx2).saturating_sub(ax1.max(bx1)) as f64;
