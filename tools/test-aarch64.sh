@@ -161,7 +161,8 @@ camera_choice() { # expected source, then extra environment (GST_*)
   local got demo
   got=$(sed -n 's/^camera: //p' "$out/camera" | head -1)
   demo=$(sed -n 's/^gst-launch-1.0 \([^ ]*\) .*/\1/p' "$out/demo-camera" | head -1)
-  echo "camera.sh: $got; demo.py --camera: $demo ($(grep -m1 -i 'error\|could not\|cannot' "$out/camera" || echo "no error"))"
+  echo "camera.sh: $got; demo.py --camera: $demo ($(grep -m1 '^ERROR' "$out/camera" || grep -m1 -i 'error' "$out/camera" ||
+    echo "no error"))"
   [ "$got" = "$want" ] && [ "$demo" = "$want" ] || { cat "$out/camera" "$out/demo-camera" | tail -20; return 1; }
   ! grep -q 'no element\|erroneous pipeline' "$out/camera" "$out/demo-camera" || { echo "a pipeline did not parse"; return 1; }
 }
