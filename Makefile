@@ -24,7 +24,7 @@ DEPS_ARGS =
 # aarch64 (a Raspberry Pi with a 64-bit OS; README, Raspberry Pi): PyPI's aarch64 torch 2.13.0 is
 # a CUDA build (2.9 GB to download, 4.8 GB installed). There the plugin builds against and loads
 # LIBTORCH_DIR, that wheel's CPU libraries and headers alone (`make libtorch`: 440 MB download,
-# 0.34 GB installed), and the venv, used only by Python (the model export, test models), gets
+# 0.35 GB installed), and the venv, used only by Python (the model export, test models), gets
 # PyPI's CPU-only torch 2.9.1 (tools/setup.sh venv; its exports load in libtorch 2.13.0).
 # A plugin cross-built by `make aarch64` (copied to target/aarch64-unknown-linux-gnu/release/ on the
 # Pi) and newer than every source of the build is installed as it is instead of compiling, for
