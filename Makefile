@@ -19,21 +19,64 @@ FEATURES    ?= $(shell pkg-config --exists 'gstreamer-analytics-1.0 >= 1.24' && 
 
 TORCH_ENV = VIRTUAL_ENV=$(VENV) PATH="$(VENV)/bin:$$PATH" LIBTORCH_USE_PYTORCH=1
 PLUGIN    = target/release/libgsttorch.so
+DEPS_ARGS =
 
-.PHONY: all deps venv build model install demo test test-core test-models fuzz bench bench-models \
-	accuracy clean \
-	aarch64 test-aarch64 test-debian13
+# aarch64 (a Raspberry Pi with a 64-bit OS; README, Raspberry Pi): PyPI's aarch64 torch 2.13.0 is
+# a CUDA build (2.9 GB to download, 4.8 GB installed). There the plugin builds against and loads
+# LIBTORCH_DIR, that wheel's CPU libraries and headers alone (`make libtorch`: 440 MB download,
+# 0.35 GB installed), and the venv, used only by Python (the model export, test models), gets
+# PyPI's CPU-only torch 2.9.1 (tools/setup.sh venv; its exports load in libtorch 2.13.0).
+# A plugin cross-built by `make aarch64` (copied to target/aarch64-unknown-linux-gnu/release/ on the
+# Pi) and newer than every source of the build is installed as it is instead of compiling, for
+# `make demo` and the set-up targets (not `make test` and the benchmarks, which compile anyway):
+# then neither Rust nor a compiler is needed (an arm64 Debian 13 root under qemu has neither).
+ifeq ($(shell uname -m),aarch64)
+LIBTORCH_DIR ?= $(DATA_DIR)/libtorch
+TORCH_ENV     = VIRTUAL_ENV=$(VENV) PATH="$(VENV)/bin:$$PATH" LIBTORCH=$(LIBTORCH_DIR) LIBTORCH_CXX11_ABI=1
+CROSS_PLUGIN := target/aarch64-unknown-linux-gnu/release/libgsttorch.so
+COMPILING    := $(filter test bench bench-streams fuzz,$(MAKECMDGOALS))
+# Its rpath finds libtorch relative to the installed plugin: $(PLUGIN_DIR)/../../gst-torch/libtorch.
+CROSS_FITS   := $(filter $(abspath $(PLUGIN_DIR)/../../gst-torch/libtorch),$(abspath $(LIBTORCH_DIR)))
+PREBUILT     := $(if $(COMPILING),,$(if $(wildcard $(CROSS_PLUGIN)),$(if $(shell find Cargo.toml Cargo.lock \
+	build.rs src $(wildcard core) -newer $(CROSS_PLUGIN) 2>/dev/null | head -1),,$(CROSS_PLUGIN))))
+ifneq ($(and $(PREBUILT),$(if $(CROSS_FITS),,no)),)
+$(warning $(CROSS_PLUGIN) finds libtorch at $(abspath $(PLUGIN_DIR)/../../gst-torch/libtorch), not LIBTORCH_DIR=$(LIBTORCH_DIR): compiling instead)
+PREBUILT     :=
+endif
+PLUGIN        = $(or $(PREBUILT),target/release/libgsttorch.so)
+# `make demo` and the set-up targets install only what the demo needs (tools/setup.sh deps demo),
+# without compiler and -dev packages where the cross-built plugin is installed; `make test` all.
+DEPS_ARGS     = $(if $(filter test bench% accuracy fuzz,$(MAKECMDGOALS)),,demo $(if $(PREBUILT),--no-build))
+endif
+
+.PHONY: all deps venv libtorch build model install demo test test-core test-models fuzz bench \
+	bench-models accuracy clean aarch64 test-aarch64 test-debian13
 
 all: build
 
 deps:
-	tools/setup.sh deps
+	tools/setup.sh deps $(DEPS_ARGS)
 
 venv: deps
 	tools/setup.sh venv $(VENV)
 
+ifeq ($(shell uname -m),aarch64)
+libtorch: deps
+	tools/setup.sh libtorch $(LIBTORCH_DIR)
+
+build: libtorch
+ifneq ($(PREBUILT),)
+	@echo "build: $(PREBUILT) (cross-built by make aarch64, newer than the sources): installed as it is, not compiled"
+else
+	$(TORCH_ENV) cargo build --release $(if $(FEATURES),--features $(FEATURES))
+endif
+else
+libtorch:
+	@echo "libtorch: the venv's torch ($(VENV)) is the plugin's libtorch here"
+
 build: venv
 	$(TORCH_ENV) cargo build --release $(if $(FEATURES),--features $(FEATURES))
+endif
 
 $(MODEL): tools/export_model.py | venv
 	$(if $(TORCH_HOME),TORCH_HOME=$(TORCH_HOME)) $(VENV)/bin/python tools/export_model.py --output $(MODEL)
@@ -105,14 +148,25 @@ fuzz:
 # release/libgsttorch.so) in a Debian sid root, against a Debian 13 arm64 root with GStreamer and
 # libtorch (tools/rootfs.sh, tools/cross-aarch64.sh; roots cached in $(DATA_DIR)/rootfs, made as
 # root, nothing installed on the host); then test it in the arm64 root under qemu.
+# On aarch64 itself (a Pi) `make test-aarch64` runs those tests natively after the same set-up as
+# `make demo` (tools/test-aarch64.sh); on a PC it runs that in the arm64 root.
 ROOTFS = ROOTFS_DIR=$(DATA_DIR)/rootfs tools/rootfs.sh
 
+ifeq ($(shell uname -m),aarch64)
+aarch64:
+	@echo "make aarch64 cross-builds on an x86-64 PC; here \`make build\` compiles natively" >&2; exit 1
+
+test-aarch64: install $(MODEL) test-models
+	GST_TORCH_MODEL=$(MODEL) GST_TORCH_SHARED=$(SHARED) GST_TORCH_TEST_MODELS=$(TEST_MODELS) VENV=$(VENV) \
+		tools/test-aarch64.sh
+else
 aarch64:
 	$(ROOTFS) sid-cross tools/cross-aarch64.sh
 
-test-aarch64: aarch64 $(SEED_MODEL) test-models
-	ROOTFS_MODEL=$(SEED_MODEL) ROOTFS_BIND="$(wildcard $(SHARED)) $(TEST_MODELS)" GST_TORCH_SHARED=$(SHARED) \
-		GST_TORCH_TEST_MODELS=$(TEST_MODELS) $(ROOTFS) debian13-arm64 tools/test-aarch64.sh
+test-aarch64: aarch64
+	ROOTFS_BIND="$(wildcard $(SHARED))" $(ROOTFS) debian13-arm64 \
+		make test-aarch64 SHARED=$(or $(realpath $(SHARED)),$(SHARED))
+endif
 
 # Debian 13 (GStreamer 1.26, the GstAnalytics meta) in a cached amd64 root (tools/rootfs.sh
 # debian13): the plugin built there with the host's Rust and this venv's libtorch (into

@@ -4,9 +4,12 @@ of video, the frames per second, the mean model time and the current top-1 label
 tutorial's "N fps" line plus its top-1 print.
 
     pipelines/demo.py [CLIP]        default: data/cat-coffee-orange.webm, played in real time
-    pipelines/demo.py --camera      v4l2src ! videoconvert ! torchclassify ! autovideosink
+    pipelines/demo.py --camera      CAMERA ! videoconvert ! torchclassify ! autovideosink
+    pipelines/demo.py --camera=SRC  the same with another source element (and its properties)
     pipelines/demo.py --fast CLIP   as fast as the model goes (no clock sync, no display)
 
+CAMERA is libcamerasrc where that element exists (a Raspberry Pi's camera module, package
+gstreamer1.0-libcamera), v4l2src (a USB webcam, /dev/video0) otherwise.
 Uses the installed plugin (`make install`); GST_TORCH_MODEL overrides the element's default
 model. Shows the video when a display is present, otherwise plays it into a fakesink.
 Runs with Debian's python3 and python3-gst-1.0.
@@ -64,7 +67,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("clip", nargs="?",
                     default=os.path.normpath(os.path.join(here, "..", "data", "cat-coffee-orange.webm")))
-    ap.add_argument("--camera", action="store_true", help="classify /dev/video0 instead of a clip")
+    ap.add_argument("--camera", nargs="?", const="auto", metavar="SRC",
+                    help="classify the camera instead of a clip: libcamerasrc where it exists, else "
+                         "v4l2src (/dev/video0); or SRC, a source element with its properties")
     ap.add_argument("--fast", action="store_true", help="no clock sync, no display")
     args = ap.parse_args()
 
@@ -76,7 +81,10 @@ def main() -> int:
     props = f' model="{model}"' if model else ""
     display = os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
     if args.camera:
-        desc = f"v4l2src ! videoconvert ! torchclassify{props} ! autovideosink"
+        camera = args.camera
+        if camera == "auto":
+            camera = "libcamerasrc" if Gst.ElementFactory.find("libcamerasrc") else "v4l2src"
+        desc = f"{camera} ! videoconvert ! torchclassify{props} ! autovideosink"
     else:
         if not os.path.isfile(args.clip):
             print(f"no such clip: {args.clip}", file=sys.stderr)

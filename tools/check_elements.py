@@ -8,7 +8,9 @@
    `src` (sinks passed as arguments: quoted in code, bare in shell scripts), in tests/, pipelines/,
    examples/, tools/, src/ and the Makefile.
 2. Each of them must be in tools/setup.sh's ELEMENTS list (`element=package`); that list also
-   names the decoders decodebin picks for ../shared/media, which no source names.
+   names the decoders decodebin picks for ../shared/media, which no source names. Elements of
+   ARCH_ELEMENTS whose package is installed only on other architectures (libcamerasrc: arm64)
+   count as listed, and are not looked for here (`tools/setup.sh elements-elsewhere`).
 3. Each listed element must be installed (`gst-inspect-1.0 --exists`), and its plugin file must
    belong to the Debian package the list names (`dpkg -S`). A missing element is reported with
    the package to install.
@@ -43,9 +45,9 @@ def words_of(text: str) -> list:
     return [w.strip(",;()") for w in re.sub(r"[\\\"']", " ", PLACEHOLDER.sub(" ", text)).split()]
 
 
-def listed() -> dict:
-    """element -> package, from `tools/setup.sh elements`."""
-    out = subprocess.run([str(ROOT / "tools/setup.sh"), "elements"], check=True,
+def listed(which: str = "elements") -> dict:
+    """element -> package, from `tools/setup.sh elements` (or `elements-elsewhere`)."""
+    out = subprocess.run([str(ROOT / "tools/setup.sh"), which], check=True,
                          capture_output=True, text=True).stdout
     return dict(line.split() for line in out.splitlines() if line.strip())
 
@@ -108,9 +110,10 @@ def plugin_package(element: str):
 
 def main() -> int:
     elements = listed()
+    elsewhere = listed("elements-elsewhere")
     problems = []
     for name, where in sorted(used().items()):
-        if name not in elements:
+        if name not in elements and name not in elsewhere:
             problems.append(f"{name} (used at {where}) is not in tools/setup.sh's ELEMENTS: "
                             "add it with the Debian package that has it")
     for name, package in sorted(elements.items()):
@@ -126,7 +129,8 @@ def main() -> int:
     if problems:
         return 1
     print(f"{len(elements)} elements, each installed from the package tools/setup.sh names "
-          f"({len(set(elements.values()))} packages)")
+          f"({len(set(elements.values()))} packages)"
+          + "".join(f"; {name} ({package}) is not installed on this architecture" for name, package in sorted(elsewhere.items())))
     return 0
 
 

@@ -3,8 +3,9 @@
 # `tools/rootfs.sh sid-cross` (Debian sid's rustc/cargo with libstd-rust-dev:arm64 and the aarch64
 # cross gcc), against the arm64 GStreamer, glib, pango, cairo and libtorch of the debian13-arm64
 # root mounted at /sysroot. Writes target/aarch64-unknown-linux-gnu/release/libgsttorch.so, whose
-# rpath finds libtorch in the README's venv relative to the installed plugin
-# (~/.local/share/gstreamer-1.0/plugins/ -> ~/.local/share/gst-torch/venv/…), then checks that
+# rpath finds libtorch where `make demo` on a Pi puts it (tools/setup.sh libtorch), relative to the
+# installed plugin (~/.local/share/gstreamer-1.0/plugins/ -> ~/.local/share/gst-torch/libtorch/lib),
+# then checks that
 # every versioned symbol it needs is defined by the sysroot's libraries (Debian 13's glibc and
 # libstdc++): a cross toolchain newer than the target could otherwise link symbols the Pi lacks.
 set -euo pipefail
@@ -13,8 +14,8 @@ SYSROOT=${SYSROOT:-/sysroot}
 TRIPLE=aarch64-unknown-linux-gnu
 GNU=aarch64-linux-gnu
 [ -d "$SYSROOT/usr/lib/$GNU" ] || { echo "no arm64 sysroot at $SYSROOT (run through tools/rootfs.sh sid-cross)" >&2; exit 1; }
-torch=$(echo "$SYSROOT"/root/.local/share/gst-torch/venv/lib/python3*/site-packages/torch)
-[ -f "$torch/lib/libtorch_cpu.so" ] || { echo "no aarch64 libtorch in $SYSROOT's venv" >&2; exit 1; }
+torch=$SYSROOT/root/.local/share/gst-torch/libtorch
+[ -f "$torch/lib/libtorch_cpu.so" ] || { echo "no aarch64 libtorch at $torch" >&2; exit 1; }
 
 export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=$GNU-gcc
 export CC_aarch64_unknown_linux_gnu=$GNU-gcc CXX_aarch64_unknown_linux_gnu=$GNU-g++ AR_aarch64_unknown_linux_gnu=$GNU-ar
@@ -24,10 +25,8 @@ export PKG_CONFIG_LIBDIR_aarch64_unknown_linux_gnu=$SYSROOT/usr/lib/$GNU/pkgconf
 # torch-sys and build.rs: this libtorch, no Python (the aarch64 one cannot run here).
 export LIBTORCH=$torch LIBTORCH_CXX11_ABI=1
 unset LIBTORCH_USE_PYTORCH VIRTUAL_ENV
-# The installed plugin finds the venv's libtorch of Debian 13's Python (3.13) or Debian 12's (3.11).
-rpath='$ORIGIN/../../gst-torch/venv/lib/python3.13/site-packages/torch/lib'
-rpath+=':$ORIGIN/../../gst-torch/venv/lib/python3.11/site-packages/torch/lib'
-export GST_TORCH_RPATH=$rpath
+# The installed plugin finds libtorch in the user's data dir, wherever HOME is.
+export GST_TORCH_RPATH='$ORIGIN/../../gst-torch/libtorch/lib'
 # Link against the sysroot's C library (Debian 13's glibc, not the cross toolchain's newer one),
 # resolving the libraries' own dependencies there (and libtorch's in its dir).
 flags="-C link-arg=--sysroot=$SYSROOT"

@@ -18,13 +18,14 @@
 # packages (trixie's) unpacked into ROOTFS_DIR/.tools, never installed.
 #
 # Roots (ROOTS below: suite, architecture, packages, and a function that finishes it):
-#   debian13-arm64  Debian 13 (trixie) arm64, the base of today's Raspberry Pi OS: GStreamer 1.26
-#                   with its development files (the sysroot `make aarch64` links against), a venv
-#                   at the README's path with libtorch 2.13.0 (tools/requirements-aarch64.txt),
-#                   and, per user (/root), the qnnpack model (ROOTFS_MODEL, default the host's
-#                   mobilenet_v2_quantized-qnnpack.pt from `make model`) as the default model and
-#                   the cross-built plugin (target/aarch64-unknown-linux-gnu/release/), each
-#                   installed again on every run when it changed.
+#   debian13-arm64  Debian 13 (trixie) arm64, the base of today's Raspberry Pi OS, standing in for
+#                   a Pi: GStreamer 1.26 with its development files and make, and, per user
+#                   (/root), the plugin's libtorch 2.13.0 where `make demo` on a Pi puts it
+#                   (~/.local/share/gst-torch/libtorch: `tools/setup.sh libtorch`, the CPU part of
+#                   tools/requirements-aarch64.txt): the sysroot `make aarch64` links against.
+#                   Everything else a Pi needs, `make demo` (or `make test-aarch64`) run in it sets
+#                   up as on a Pi (apt, the venv, the model), installing the cross-built plugin
+#                   instead of compiling.
 #   sid-cross       Debian sid amd64 with rustc/cargo and the aarch64 cross toolchain, the
 #                   debian13-arm64 root mounted at /sysroot: `make aarch64` builds there (trixie's
 #                   rustc 1.85 is too old for this code; sid's can cross-compile with
@@ -52,17 +53,15 @@ QEMU_CPU_MODEL=${ROOTFS_QEMU_CPU:-cortex-a72}
 TOOLS=$ROOTFS_DIR/.tools
 SHARED=$(cd "$CHECKOUT/.." && pwd)/shared
 # Where the README's set-up puts things for a user whose HOME is /root.
-VENV_IN_ROOT=/root/.local/share/gst-torch/venv
+LIBTORCH_IN_ROOT=/root/.local/share/gst-torch/libtorch
 MODEL_IN_ROOT=/root/.local/share/gst-torch/mobilenet_v2_quantized.pt
 PLUGIN_IN_ROOT=/root/.local/share/gstreamer-1.0/plugins/libgsttorch.so
-CROSS_PLUGIN=$CHECKOUT/target/aarch64-unknown-linux-gnu/release/libgsttorch.so
 
 declare -A SUITE ARCH PACKAGES
 SUITE[debian13-arm64]=trixie
 ARCH[debian13-arm64]=arm64
-PACKAGES[debian13-arm64]="python3 python3-venv gstreamer1.0-tools
-  gstreamer1.0-plugins-base gstreamer1.0-plugins-good libgstreamer1.0-dev
-  libgstreamer-plugins-base1.0-dev libpango1.0-dev libcairo2-dev fonts-dejavu-core"
+PACKAGES[debian13-arm64]="make python3 python3-venv libgstreamer1.0-dev
+  libgstreamer-plugins-base1.0-dev libpango1.0-dev libcairo2-dev"
 SUITE[sid-cross]=sid
 ARCH[sid-cross]=amd64
 PACKAGES[sid-cross]="ca-certificates rustc cargo libstd-rust-dev:arm64 gcc-aarch64-linux-gnu
@@ -286,24 +285,23 @@ install_packages() {
   touch "$(stamp "$root" "packages-$sum")"
 }
 
-# debian13-arm64: the venv as the README's Raspberry Pi set-up makes it; the model and the plugin.
+# debian13-arm64: the plugin's libtorch as `make demo` on a Pi makes it (tools/setup.sh libtorch),
+# the sysroot's libtorch for `make aarch64`; again when tools/requirements-aarch64.txt's
+# requirements changed.
 finish_debian13-arm64() {
-  local root=$ROOTFS_DIR/debian13-arm64 sum
-  sum=$(md5sum <"$CHECKOUT/tools/requirements-aarch64.txt" | cut -c1-12)
-  if [ ! -e "$(stamp "$root" "venv-$sum")" ]; then
-    log "debian13-arm64: venv $VENV_IN_ROOT with tools/requirements-aarch64.txt (pip under qemu)"
-    run debian13-arm64 /bin/sh -c "python3 -m venv $VENV_IN_ROOT &&
-      $VENV_IN_ROOT/bin/pip install -q --no-deps --no-cache-dir -r '$CHECKOUT/tools/requirements-aarch64.txt'" ||
-      die "debian13-arm64: venv failed"
+  local root=$ROOTFS_DIR/debian13-arm64
+  # Roots made before: a venv with the whole 2.13.0 wheel in it (tools/setup.sh venv now makes
+  # the venv there with CPU-only torch for Python), the model and plugin the host installed.
+  if compgen -G "$root/.gst-torch-venv-*" >/dev/null; then
+    log "debian13-arm64: removing the old venv, model and plugin (make demo in the root makes its own)"
+    rm -rf --one-file-system "$root/root/.local/share/gst-torch" "$root$PLUGIN_IN_ROOT"
     rm -f "$root"/.gst-torch-venv-*
-    touch "$(stamp "$root" "venv-$sum")"
   fi
-  install_model debian13-arm64 "${ROOTFS_MODEL:-$DATA_HOME/gst-torch/mobilenet_v2_quantized-qnnpack.pt}"
-  if [ -f "$CROSS_PLUGIN" ]; then
-    install_if_changed "$CROSS_PLUGIN" "$root$PLUGIN_IN_ROOT"
-  else
-    log "debian13-arm64: no cross-built plugin at $CROSS_PLUGIN yet (make aarch64)"
-  fi
+  cmp -s <(grep -v '^#' "$CHECKOUT/tools/requirements-aarch64.txt") "$root$LIBTORCH_IN_ROOT/requirements-aarch64.txt" &&
+    return
+  log "debian13-arm64: libtorch at $LIBTORCH_IN_ROOT (tools/setup.sh libtorch, pip under qemu)"
+  run debian13-arm64 "$CHECKOUT/tools/setup.sh" libtorch "$LIBTORCH_IN_ROOT" ||
+    die "debian13-arm64: libtorch failed"
 }
 
 # debian13: the plugin built there from the checkout (cargo rebuilds what changed) and installed
