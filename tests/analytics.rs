@@ -409,3 +409,67 @@ fn tracking_mtds_are_untouched() {
     ids.sort();
     assert_eq!(ids, [100, 101, 102, 103]);
 }
+
+/// A dark 320x240 RGB frame with a red and a blue rectangle, for the test detector.
+fn shapes_frame() -> (gst::Caps, gst::Buffer) {
+    let (w, h) = (320usize, 240usize);
+    let mut data = vec![20u8; w * h * 3];
+    for (rgb, x0, y0, bw, bh) in [
+        ([220u8, 30, 30], 40, 60, 64, 48),
+        ([30, 30, 220], 200, 120, 32, 40),
+    ] {
+        for y in y0..y0 + bh {
+            for x in x0..x0 + bw {
+                data[(y * w + x) * 3..(y * w + x) * 3 + 3].copy_from_slice(&rgb);
+            }
+        }
+    }
+    let caps = gst::Caps::builder("video/x-raw")
+        .field("format", "RGB")
+        .field("width", w as i32)
+        .field("height", h as i32)
+        .field("framerate", gst::Fraction::new(10, 1))
+        .build();
+    (caps, gst::Buffer::from_mut_slice(data))
+}
+
+#[test]
+fn torchdetect_adds_an_od_mtd_per_box_and_torchtrack_a_tracking_mtd_related_from_it() {
+    init();
+    let bin = gst::parse::bin_from_description(
+        &format!(
+            "torchdetect model={} labels={} ! torchtrack",
+            common::test_model("shapes_yolov8.pt"),
+            common::test_model("shapes_labels.txt")
+        ),
+        true,
+    )
+    .unwrap();
+    let (caps, frame) = shapes_frame();
+    let (out, _, _h) = push_through(bin.upcast_ref(), &caps, vec![frame.clone(), frame]);
+    for (n, buffer) in out.iter().enumerate() {
+        let meta = buffer
+            .meta::<AnalyticsRelationMeta>()
+            .expect("relation meta");
+        let mut found: Vec<(String, (i32, i32, i32, i32), u64)> = meta
+            .iter::<AnalyticsODMtd>()
+            .map(|od| {
+                let loc = od.location().unwrap();
+                let track = meta
+                    .iter_direct_related::<AnalyticsTrackingMtd>(od.id(), RelTypes::RELATE_TO)
+                    .next()
+                    .map(|t| t.info().0)
+                    .expect("a tracking mtd related from the box");
+                let label = od.obj_type().map(|q| q.as_str().to_string()).unwrap();
+                (label, (loc.x, loc.y, loc.w, loc.h), track)
+            })
+            .collect();
+        found.sort();
+        assert_eq!(found.len(), 2, "frame {n}: {found:?}");
+        assert_eq!(found[0].0, "blue");
+        assert_eq!(found[1].0, "red");
+        assert_eq!(found[1].1, (40, 60, 64, 48), "frame {n}");
+        // The same ids on both frames.
+        assert_eq!((found[0].2, found[1].2), (2, 1), "frame {n}: {found:?}");
+    }
+}
