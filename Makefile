@@ -109,11 +109,14 @@ test: test-core install model test-models
 	$(TORCH_ENV) cargo build --release --examples $(if $(FEATURES),--features $(FEATURES))
 	GST_TORCH_MODEL=$(MODEL) GST_TORCH_TEST_MODELS=$(TEST_MODELS) GST_TORCH_SHARED=$(SHARED) tests/pipelines.sh
 
-# Side-by-side benchmark (tools/bench/bench.py); QUICK=1 for a short run.
+# Side-by-side benchmark (tools/bench/bench.py); QUICK=1 for a short run; ONLY=detect for the
+# detection rows alone (examples/detect_bench.rs and the core's nms_bench).
 bench: install model
-	$(TORCH_ENV) cargo build --release --example raw_model --example regions_bench $(if $(FEATURES),--features $(FEATURES))
+	$(TORCH_ENV) cargo build --release --example raw_model --example regions_bench --example detect_bench \
+		$(if $(FEATURES),--features $(FEATURES))
+	cargo build -p torchcore --release --example nms_bench
 	GST_TORCH_MODEL=$(MODEL) GST_TORCH_SHARED=$(SHARED) VENV=$(VENV) tools/bench/bench.py \
-		--seed-model $(SEED_MODEL) $(if $(QUICK),--quick)
+		--seed-model $(SEED_MODEL) $(if $(QUICK),--quick) $(if $(ONLY),--only $(ONLY))
 
 # Many streams in one process (tools/bench/streams.py): separate instances vs one shared model
 # (model-instance-id) vs shared + batched, at 1, 2, 4 and 8 streams; QUICK=1 for a short run. The

@@ -1,12 +1,13 @@
 #!/usr/bin/python3
-"""Side-by-side benchmark: torchclassify vs the seed tutorial's Python loop vs the raw model.
+"""Side-by-side benchmark: torchclassify vs the seed tutorial's Python loop vs the raw model; torchdetect's costs.
 
     tools/bench/bench.py [--quick] [--engines x86 fbgemm qnnpack] [--threads 1 2] [--rounds 3]
-                         [--seed-model PATH]
+                         [--seed-model PATH] [--only all|detect]
 
-Run by `make bench` (QUICK=1 for --quick), which builds the plugin, the raw-model example and the
-model first. The demo clip is decoded once to raw frames (224x224 RGB and 640x480), so decoding
-is outside every measurement; then for each engine x threads cell, on the same frames:
+Run by `make bench` (QUICK=1 for --quick, ONLY=detect for --only detect), which builds the plugin,
+the raw-model, regions and detection examples, the core's nms_bench and the model first. The
+demo clip is decoded once to raw frames (224x224 RGB and 640x480), so decoding is outside every
+measurement; then for each engine x threads cell, on the same frames:
 
   raw-model            the model's forward in a tight loop from Rust (tch), prepared input
   python-seed-loop     the tutorial's loop (numpy BGR -> ToTensor/Normalize -> model -> top-k)
@@ -34,12 +35,58 @@ with the seed's recipe — on tools/accuracy.py's fixed input set (needs ../shar
 $GST_TORCH_SHARED), both measured through the element (the seed's recipe as its model and engine:
 tools/accuracy.py runs the element, not the Python loop). The rows go to results.jsonl as well
 (name "accuracy"); if they cannot be measured, the reason is printed and the run exits 1 at the end.
+
+Last, the detection rows (alone with --only detect, which decodes only the 640x480 RGB frames and
+uses nothing installed). Each pipeline runs in a process of its own through
+examples/detect_bench.rs (`appsrc ! CHAIN ! fakesink sync=false`, the plugin linked in, the
+frames made into buffers and the models loaded before the clock starts; fps = frames / wall time
+from the first buffer pushed to EOS), with OMP_WAIT_POLICY=PASSIVE unless the environment sets it
+(libgomp's spinning made forwards 3-5x slower and erratic here while other jobs used the cores), on
+detectors tools/bench/detect_models.py exports once into target/bench/detect/ (random weights,
+offline, never committed):
+
+  torchdetect outside the model  the clip's 640x480 RGB frames letterboxed to 640x640 through
+                       `torchdetect model=M` (defaults: threshold 0.25, IoU 0.45, max-detections
+                       100, messages on), N = 10 and 100 boxes per frame; M is a [1, 84, 8400]
+                       YOLOv8 head holding exactly N boxes (and 4 suppressed copies of each), once
+                       after a forward of ~nothing (yolov8-fixed-N: what the element itself
+                       spends) and once after the forward of YOLOv8n (yolov8n-N: ultralytics'
+                       architecture layer for layer, random weights). total = wall time per
+                       frame, model = the element's mean-inference-ms (the forward and the copy of
+                       its output), outside = total - model and its % of total (target <= 5 % for
+                       the YOLOv8n rows; the element prepares the next frame during the forward, so
+                       there much of its work is hidden), and the fixed head's outside as a share
+                       of a YOLOv8n frame done serially: outside / (YOLOv8n's model + outside).
+                       60 and 20 frames (--quick) or 90 and 30; the four run in turn in each round;
+                       a row is the round with the median outside ms. The run fails if a frame gets
+                       other than N boxes.
+  decode + NMS         core/examples/nms_bench.rs once per round: the core's decoding and NMS of
+                       a [1, 84, 8400] head, 400 frames per case (typical, 20 objects; none above
+                       the threshold; worst, 2000 candidates above it, with max-detections 100 and
+                       with no limit): median and mean µs per frame (medians over the rounds) and
+                       the slowest frame; target <= 1 ms (mean). And its tracker updates, 10 and
+                       100 boxes.
+  detect -> track -> classify  `SSDLITE ! torchtrack ! torchclassify inference-region=roi-list
+                       max-batch=16 reclassify-interval=10` (the default model) vs the detector
+                       alone and `torchclassify` full-frame alone, 30 frames (--quick) or 60 of the
+                       clip; rows are the median-fps rounds, the ratios (chain fps / each alone)
+                       medians of per-round ratios. The detector is torchvision's
+                       ssdlite320_mobilenet_v3_large with random weights (batch norm statistics
+                       measured on the clip, so its scores follow the image) wrapped to give boxes,
+                       scores and labels, at threshold=0.05 max-detections=20: 2-20 boxes per frame
+                       that move between frames as random weights' do, so torchtrack starts many
+                       tracks and most regions are classified rather than carried (the table shows
+                       boxes per frame, regions classified and carried per frame, track ids).
+
+Their rows go to results.jsonl too: torchdetect-outside, torchdetect-outside-pct, decode-nms,
+track-update, detect-chain, detect-chain-ratios.
 """
 
 import argparse
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -75,12 +122,14 @@ def decode_clip(fmt: str, w: int, h: int) -> bytes:
         sys.exit(f"failed: {e}")
 
 
-def prepare_frames(copies: int) -> dict:
+def prepare_frames(copies: int, kinds=("224x224 RGB", "640x480 BGRx", "640x480 RGB")) -> dict:
     """The clip's 30 frames decoded once per input kind, repeated `copies` times."""
     inputs = {}
     for name, fmt, w, h, raw_fmt in [("224x224 RGB", "RGB", 224, 224, "rgb"),
                                      ("640x480 BGRx", "BGRx", 640, 480, "bgrx"),
                                      ("640x480 RGB", "RGB", 640, 480, "rgb")]:
+        if name not in kinds:
+            continue
         path = os.path.join(OUT, f"frames-{w}x{h}-{raw_fmt}.raw")
         data = decode_clip(fmt, w, h)
         with open(path, "wb") as f:
@@ -240,6 +289,214 @@ def regions_batched(inp, rounds: int, frames: int) -> None:
         f.write(json.dumps({"name": "regions-batched-vs-single", "fps_ratio": round(ratio, 3), "rounds": rounds}) + "\n")
 
 
+DETECT_BENCH = os.path.join(ROOT, "target", "release", "examples", "detect_bench")
+NMS_BENCH = os.path.join(ROOT, "target", "release", "examples", "nms_bench")
+DETECT_DIR = os.path.join(OUT, "detect")
+# The chain's detector: SSDlite with random weights finds 2-20 boxes per frame of the clip at
+# these settings (tools/bench/detect_models.py sets its batch norms from the clip).
+SSDLITE = ("torchdetect name=d model={dir}/ssdlite.pt labels={dir}/ssdlite-labels.txt output-format=boxes "
+           "input-size=320 threshold=0.05 max-detections=20")
+
+
+def detect_env() -> dict:
+    """The detection rows' environment: OMP_WAIT_POLICY=PASSIVE unless set (libgomp's spinning
+    makes forwards several times slower, and erratic, when other jobs share the cores; see the
+    README's *Many cameras*)."""
+    env = dict(os.environ)
+    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    return env
+
+
+def detect_run(clip: str, frames: int, chain: str, *names: str) -> dict:
+    """examples/detect_bench.rs: `frames` of the clip's 640x480 RGB frames through `appsrc ! chain !
+    fakesink`, the stats of the elements `names`."""
+    return last_json(sh([DETECT_BENCH, clip, "640", "480", str(frames), chain, *names], env=detect_env()))
+
+
+def median_round(rounds: list, key: str) -> dict:
+    return sorted(rounds, key=lambda x: x[key])[len(rounds) // 2]
+
+
+NMS_LINE = re.compile(r"^decode\+NMS (?P<case>.+?)\s+median\s+(?P<median>[\d.]+) µs\s+mean\s+(?P<mean>[\d.]+) µs\s+"
+                      r"min\s+(?P<min>[\d.]+) µs\s+max\s+(?P<max>[\d.]+) µs\s+\|\s+(?P<passed>\d+) pass threshold, "
+                      r"(?P<invalid>\d+) invalid, (?P<suppressed>\d+) suppressed, (?P<over>\d+) over limit, "
+                      r"(?P<kept>\d+) kept, (?P<allocs>[\d.]+) allocations/frame")
+TRACK_LINE = re.compile(r"^track update\s+(?P<boxes>\d+) boxes/frame\s+median\s+(?P<median>[\d.]+) µs\s+"
+                        r"mean\s+(?P<mean>[\d.]+) µs")
+
+
+def detect_outside(clip: str, rounds: int, quick: bool) -> list:
+    """torchdetect's time outside the model, 640x480 RGB letterboxed to 640x640, for N = 10 and
+    100 boxes per frame: the fixed-head model (a forward of ~nothing: what the element spends) and
+    YOLOv8n's forward with the same head, side by side in each round."""
+    configs = [(n, kind) for n in (10, 100) for kind in ("yolov8-fixed", "yolov8n")]
+    frames = {"yolov8-fixed": 60 if quick else 90, "yolov8n": 20 if quick else 30}
+    got = {c: [] for c in configs}
+    for _ in range(rounds):
+        for n, kind in configs:
+            r = detect_run(clip, frames[kind], f"torchdetect name=d model={DETECT_DIR}/{kind}-{n}.pt", "d")
+            d = r["stats"]["d"]
+            if r["boxes_min"] != n or r["boxes_max"] != n:
+                sys.exit(f"failed: {kind}-{n}.pt gave {r['boxes_min']}..{r['boxes_max']} boxes per frame, not {n}")
+            model = d["mean-inference-ms"]
+            got[(n, kind)].append({"frames": r["frames"], "total_ms": r["total_ms"], "model_ms": model,
+                                   "outside_ms": r["total_ms"] - model,
+                                   "outside_pct": (r["total_ms"] - model) / r["total_ms"] * 100,
+                                   "boxes_per_frame": r["boxes_per_frame"], "overlap": d.get("overlap", "")})
+    print(f"\ntorchdetect outside the model: 640x480 RGB frames of the clip letterboxed to 640x640, a [1, 84, 8400] "
+          f"head with exactly N boxes (tools/bench/detect_models.py; element defaults, messages on; "
+          f"OMP_WAIT_POLICY={detect_env()['OMP_WAIT_POLICY']}; median of {rounds} round(s)):")
+    print("| model | boxes/frame | frames | total ms/frame | model ms/frame | outside ms/frame | outside % of total | "
+          "overlap |")
+    print("|---|---|---|---|---|---|---|---|")
+    rows = []
+    for n, kind in configs:
+        runs = got[(n, kind)]
+        r = median_round(runs, "outside_ms")
+        rows.append({"name": "torchdetect-outside", "model": f"{kind}-{n}", "boxes": n,
+                     "input": "640x480 RGB letterboxed to 640x640", "frames": r["frames"],
+                     "total_ms": round(r["total_ms"], 3), "model_ms": round(r["model_ms"], 3),
+                     "outside_ms": round(r["outside_ms"], 3), "outside_pct": round(r["outside_pct"], 2),
+                     "boxes_per_frame": r["boxes_per_frame"], "overlap": "/".join(x["overlap"] for x in runs),
+                     "rounds": rounds})
+        name = "fixed head (forward ~0)" if kind == "yolov8-fixed" else "YOLOv8n forward + fixed head"
+        print(f"| {name} | {n} | {r['frames']} | {r['total_ms']:.2f} | {r['model_ms']:.2f} | {r['outside_ms']:.2f} | "
+              f"{r['outside_pct']:.1f} | {rows[-1]['overlap']} |")
+    for n in (10, 100):
+        real = got[(n, "yolov8n")]
+        # What the element spends (measured beside a forward of ~nothing) as a share of a YOLOv8n
+        # frame done one after the other: per round, outside / (YOLOv8n's model time + outside).
+        own = median([f["outside_ms"] / (y["model_ms"] + f["outside_ms"]) * 100
+                       for f, y in zip(got[(n, "yolov8-fixed")], real)])
+        pct = median([y["outside_pct"] for y in real])
+        print(f"{n} boxes: outside the model {pct:.1f} % of the YOLOv8n frame's total (target <= 5 %); the "
+              f"element's own {median([f['outside_ms'] for f in got[(n, 'yolov8-fixed')]]):.2f} ms per frame "
+              f"(fixed head) is {own:.1f} % of a YOLOv8n frame done serially")
+        rows.append({"name": "torchdetect-outside-pct", "boxes": n, "outside_pct_yolov8n": round(pct, 2),
+                     "element_pct_of_serial_yolov8n_frame": round(own, 2), "target_pct": 5, "rounds": rounds})
+    return rows
+
+
+def detect_nms(rounds: int) -> list:
+    """The core's decode + NMS of a [1, 84, 8400] head per frame, and tracker updates
+    (core/examples/nms_bench.rs), once per round; medians of the rounds' medians and means."""
+    if not os.path.exists(NMS_BENCH):
+        print(f"\n{NMS_BENCH} missing (make bench builds it): decode+NMS not measured")
+        return []
+    cases, tracks = {}, {}
+    for _ in range(rounds):
+        for line in sh([NMS_BENCH]).splitlines():
+            if m := NMS_LINE.match(line):
+                cases.setdefault(m["case"], []).append(m.groupdict())
+            elif m := TRACK_LINE.match(line):
+                tracks.setdefault(int(m["boxes"]), []).append(m.groupdict())
+    if not cases:
+        sys.exit(f"failed: no decode+NMS line in {NMS_BENCH}'s output")
+    print(f"\ndecode + NMS of 8400 candidates per frame, the core alone (core/examples/nms_bench.rs, 400 frames; "
+          f"median of {rounds} run(s)); target <= 1 ms:")
+    print("| case | above threshold | suppressed | kept | median µs | mean µs | max µs | mean <= 1 ms |")
+    print("|---|---|---|---|---|---|---|---|")
+    rows = []
+    for case, runs in cases.items():
+        med = median([float(r["median"]) for r in runs])
+        mean = median([float(r["mean"]) for r in runs])
+        top = max(float(r["max"]) for r in runs)
+        r = runs[-1]
+        rows.append({"name": "decode-nms", "case": case, "median_us": med, "mean_us": mean, "max_us": top,
+                     "above_threshold": int(r["passed"]), "suppressed": int(r["suppressed"]), "kept": int(r["kept"]),
+                     "allocations_per_frame": float(r["allocs"]), "rounds": rounds})
+        print(f"| {case} | {r['passed']} | {r['suppressed']} | {r['kept']} | {med:.1f} | {mean:.1f} | {top:.1f} | "
+              f"{'yes' if mean <= 1000 else 'no'} |")
+    if tracks:
+        print("tracker update: " + ", ".join(f"{n} boxes {median([float(r['median']) for r in runs]):.1f} µs"
+                                             for n, runs in tracks.items()) + " per frame (median)")
+        for n, runs in tracks.items():
+            rows.append({"name": "track-update", "boxes": n, "median_us": median([float(r["median"]) for r in runs]),
+                         "mean_us": median([float(r["mean"]) for r in runs]), "rounds": rounds})
+    return rows
+
+
+def detect_chain(clip: str, rounds: int, quick: bool) -> list:
+    """detect -> track -> classify on the clip's 640x480 RGB frames: SSDlite (random weights) !
+    torchtrack ! torchclassify inference-region=roi-list, vs the detector alone and torchclassify
+    full-frame alone, side by side in each round."""
+    frames = 30 if quick else 60
+    detect = SSDLITE.format(dir=DETECT_DIR)
+    classify = f"torchclassify name=c model={MODEL}"
+    configs = {
+        "torchdetect (SSDlite)": (detect, ["d"]),
+        "torchdetect ! torchtrack ! torchclassify roi-list": (
+            f"{detect} ! torchtrack name=t ! {classify} inference-region=roi-list max-batch=16 reclassify-interval=10",
+            ["d", "t", "c"]),
+        "torchclassify full-frame": (classify, ["c"]),
+    }
+    got = {name: [] for name in configs}
+    for _ in range(rounds):
+        for name, (chain, names) in configs.items():
+            got[name].append(detect_run(clip, frames, chain, *names))
+    detect_name, chain_name, classify_name = list(configs)
+    vs_detect = median([c["fps"] / d["fps"] for c, d in zip(got[chain_name], got[detect_name])])
+    vs_classify = median([c["fps"] / f["fps"] for c, f in zip(got[chain_name], got[classify_name])])
+    print(f"\ndetect -> track -> classify, the clip's 640x480 RGB frames ({frames}; {SSDLITE.format(dir='…')}; "
+          f"torchclassify {os.path.basename(MODEL)}; OMP_WAIT_POLICY={detect_env()['OMP_WAIT_POLICY']}; "
+          f"median-fps round of {rounds}):")
+    print("| pipeline | fps | total ms/frame | detector model ms | classifier model ms | boxes/frame (min-max) | "
+          "regions classified/frame | carried/frame | track ids |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    rows = []
+    for name in configs:
+        r = median_round(got[name], "fps")
+        st = r["stats"]
+        d, c, t = st.get("d"), st.get("c"), st.get("t")
+        row_ = {"name": "detect-chain", "pipeline": name, "frames": r["frames"], "fps": round(r["fps"], 2),
+                "total_ms": round(r["total_ms"], 3),
+                "detector_model_ms": round(d["mean-inference-ms"], 3) if d else None,
+                "classifier_model_ms": round(c["mean-inference-ms"], 3) if c else None,
+                "boxes_per_frame": round(r["boxes_per_frame"], 2) if d else None,
+                "boxes_min": r["boxes_min"] if d else None, "boxes_max": r["boxes_max"] if d else None,
+                "regions_per_frame": round(c["regions"] / r["frames"], 2) if c and t else None,
+                "carried_per_frame": round(c["regions-carried"] / r["frames"], 2) if c and t else None,
+                "classifier_mean_batch": round(c["mean-batch-size"], 2) if c else None,
+                "track_ids": r["track_ids"] if t else None, "rounds": rounds}
+        rows.append(row_)
+        cell = lambda v, f="{:.2f}": "" if v is None else f.format(v)  # noqa: E731
+        boxes = f"{row_['boxes_per_frame']:.1f} ({row_['boxes_min']}-{row_['boxes_max']})" if d else ""
+        print(f"| {name} | {row_['fps']:.1f} | {row_['total_ms']:.2f} | {cell(row_['detector_model_ms'])} | "
+              f"{cell(row_['classifier_model_ms'])} | {boxes} | {cell(row_['regions_per_frame'], '{:.1f}')} | "
+              f"{cell(row_['carried_per_frame'], '{:.1f}')} | {cell(row_['track_ids'], '{}')} |")
+    print(f"the chain: {vs_detect:.2f}x the fps of torchdetect alone, {vs_classify:.3f}x the fps of torchclassify "
+          f"full-frame alone (medians of {rounds} paired round(s))")
+    rows.append({"name": "detect-chain-ratios", "chain_vs_detect_fps": round(vs_detect, 3),
+                 "chain_vs_classify_fps": round(vs_classify, 3), "frames": frames, "rounds": rounds})
+    return rows
+
+
+def detection(inp, rounds: int, quick: bool) -> int:
+    """The detection rows: torchdetect's time outside the model, the core's decode + NMS, and
+    detect -> track -> classify. Appends them to results.jsonl; returns how many."""
+    if not os.path.exists(DETECT_BENCH):
+        print(f"\n{DETECT_BENCH} missing (make bench builds it): detection rows not measured")
+        return 0
+    path, _, w, h, _ = inp
+    os.makedirs(DETECT_DIR, exist_ok=True)
+    # The clip's 30 frames once (what the SSDlite export calibrates on; the driver repeats them).
+    clip = os.path.join(DETECT_DIR, "clip-640x480-rgb.raw")
+    with open(path, "rb") as f:
+        frames = f.read(30 * w * h * 3)
+    if not os.path.exists(clip) or os.path.getsize(clip) != len(frames):
+        with open(clip, "wb") as f:
+            f.write(frames)
+    began = time.time()
+    sh([VENV_PY, os.path.join(ROOT, "tools", "bench", "detect_models.py"), DETECT_DIR, "--frames", clip, "640", "480"])
+    if time.time() - began > 2:
+        print(f"\n(detectors exported into {os.path.relpath(DETECT_DIR, ROOT)} in {time.time() - began:.0f} s)")
+    rows = detect_outside(clip, rounds, quick) + detect_nms(rounds) + detect_chain(clip, rounds, quick)
+    with open(os.path.join(OUT, "results.jsonl"), "a") as f:
+        for r in rows:
+            f.write(json.dumps(r) + "\n")
+    return len(rows)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true",
@@ -249,8 +506,13 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=None, help="rounds per cell (default 3, quick 1)")
     ap.add_argument("--seed-model", default=MODEL,
                     help="the model of the seed's recipe (qnnpack, 2 threads); default $GST_TORCH_MODEL (%(default)s)")
+    ap.add_argument("--only", choices=["all", "detect"], default="all",
+                    help="detect: only the detection rows (examples/detect_bench.rs links the plugin in: "
+                         "nothing installed is used)")
     args = ap.parse_args()
-    for need in (MODEL, RAW_MODEL, VENV_PY):
+    only_detect = args.only == "detect"
+    os.makedirs(OUT, exist_ok=True)
+    for need in (MODEL, VENV_PY) + ((DETECT_BENCH, NMS_BENCH) if only_detect else (RAW_MODEL,)):
         if not os.path.exists(need):
             sys.exit(f"{need} missing: run `make bench`")
     if not os.path.isfile(args.seed_model):
@@ -259,6 +521,14 @@ def main() -> int:
     engines = args.engines or (["x86", "qnnpack"] if args.quick else ["x86", "fbgemm", "qnnpack"])
     rounds = args.rounds or (1 if args.quick else 3)
     copies = 3 if args.quick else 7  # the clip's 30 frames, repeated: 90 or 210 frames
+    if only_detect:
+        inputs = prepare_frames(1, kinds=("640x480 RGB",))
+        with open(os.path.join(OUT, "results.jsonl"), "w"):
+            pass
+        n = detection(inputs["640x480 RGB"], rounds, args.quick)
+        print(f"\n{n} rows in {os.path.relpath(os.path.join(OUT, 'results.jsonl'), ROOT)}; "
+              f"took {time.time() - began:.0f} s")
+        return 0
     inputs = prepare_frames(copies)
     rows = []
     for engine in engines:
@@ -361,7 +631,8 @@ def main() -> int:
     with open(os.path.join(OUT, "results.jsonl"), "a") as f:
         f.write(json.dumps({"name": "memory", "frames": n, "rss_warm_kib": r["rss_warm_kib"],
                             "rss_end_kib": r["rss_end_kib"], "first_ms": r["first_ms"]}) + "\n")
-    print(f"\n{len(rows)} rows in {os.path.relpath(os.path.join(OUT, 'results.jsonl'), ROOT)}; "
+    detected = detection(inputs["640x480 RGB"], rounds, args.quick)
+    print(f"\n{len(rows)} + {detected} detection rows in {os.path.relpath(os.path.join(OUT, 'results.jsonl'), ROOT)}; "
           f"took {time.time() - began:.0f} s")
     if accuracy_failed:
         print(f"failed: {accuracy_failed}", file=sys.stderr)
