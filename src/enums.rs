@@ -147,7 +147,8 @@ pub enum OutputFormat {
     Yolov5 = 2,
     #[enum_value(
         name = "Boxes: three tensors, boxes [N, 4] x1 y1 x2 y2, scores [N], class ids [N], \
-                already suppressed (a scripted torchvision detector in a small wrapper)",
+                already suppressed (a scripted torchvision detector in a wrapper doing its NMS in \
+                plain torch ops)",
         nick = "boxes"
     )]
     Boxes = 3,

@@ -3,46 +3,20 @@
 
 use super::settings;
 use super::task::Classify;
-use crate::infer::element::Inference;
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 use std::sync::LazyLock;
 
-static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
-    gst::DebugCategory::new(
-        "torchclassify",
-        gst::DebugColorFlags::empty(),
-        Some("TorchScript video classifier"),
-    )
-});
-
-pub struct TorchClassify {
-    inference: Inference<Classify>,
-}
-
-impl Default for TorchClassify {
-    fn default() -> Self {
-        TorchClassify {
-            inference: Inference::new(*CAT),
-        }
-    }
-}
-
-impl TorchClassify {
-    pub fn inference(&self) -> &Inference<Classify> {
-        &self.inference
-    }
-}
-
-#[glib::object_subclass]
-impl ObjectSubclass for TorchClassify {
-    const NAME: &'static str = "GstTorchClassify";
-    type Type = super::TorchClassify;
-    type ParentType = gst_base::BaseTransform;
-}
-
-crate::inference_element!(TorchClassify, settings);
+crate::inference_element!(
+    TorchClassify,
+    super::TorchClassify,
+    Classify,
+    "GstTorchClassify",
+    "torchclassify",
+    "TorchScript video classifier",
+    settings
+);
 
 impl ElementImpl for TorchClassify {
     fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {

@@ -4,7 +4,7 @@
 //! per result and a JSON line per frame.
 
 use crate::infer::element::{Element, Inference};
-use crate::infer::{Task, loader};
+use crate::infer::{Task, backend, loader};
 use crate::{message, meta};
 use gst::prelude::*;
 use gst::subclass::prelude::*;
@@ -256,20 +256,13 @@ impl Task for Classify {
         buffers: &mut batch::Buffers<Payload>,
         reading: &Reading,
     ) -> Result<(), String> {
-        let (planes, strides) = (frame.planes(), frame.strides());
-        let len = preprocessor.output_len();
         let Some(selection) = &params.selection else {
             buffers.count = 1;
             buffers.payload.regions.clear();
-            let have = buffers.input.len();
-            let input = buffers
-                .input
-                .get_mut(..len)
-                .ok_or_else(|| format!("model input of {have} floats"))?;
-            return preprocessor
-                .run(planes, strides, input)
-                .map_err(|e| e.to_string());
+            return backend::fill_whole(preprocessor, frame, &mut buffers.input);
         };
+        let (planes, strides) = (frame.planes(), frame.strides());
+        let len = preprocessor.output_len();
         let Payload { regions, carried } = &mut buffers.payload;
         selection.regions(buffer, size, regions);
         carried.clear();

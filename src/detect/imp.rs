@@ -3,46 +3,20 @@
 
 use super::settings;
 use super::task::Detect;
-use crate::infer::element::Inference;
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 use std::sync::LazyLock;
 
-static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
-    gst::DebugCategory::new(
-        "torchdetect",
-        gst::DebugColorFlags::empty(),
-        Some("TorchScript object detector"),
-    )
-});
-
-pub struct TorchDetect {
-    inference: Inference<Detect>,
-}
-
-impl Default for TorchDetect {
-    fn default() -> Self {
-        TorchDetect {
-            inference: Inference::new(*CAT),
-        }
-    }
-}
-
-impl TorchDetect {
-    pub fn inference(&self) -> &Inference<Detect> {
-        &self.inference
-    }
-}
-
-#[glib::object_subclass]
-impl ObjectSubclass for TorchDetect {
-    const NAME: &'static str = "GstTorchDetect";
-    type Type = super::TorchDetect;
-    type ParentType = gst_base::BaseTransform;
-}
-
-crate::inference_element!(TorchDetect, settings);
+crate::inference_element!(
+    TorchDetect,
+    super::TorchDetect,
+    Detect,
+    "GstTorchDetect",
+    "torchdetect",
+    "TorchScript object detector",
+    settings
+);
 
 impl ElementImpl for TorchDetect {
     fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {

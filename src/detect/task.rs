@@ -4,7 +4,7 @@
 //! frame, and a `GstTorchDetectMeta` on each frame the detector ran on.
 
 use crate::infer::element::{Element, Inference};
-use crate::infer::{Task, loader};
+use crate::infer::{Task, backend, loader};
 use crate::lock;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
@@ -192,15 +192,7 @@ impl Task for Detect {
             size,
             mapping: preprocessor.mapping(),
         };
-        let len = preprocessor.output_len();
-        let have = buffers.input.len();
-        let input = buffers
-            .input
-            .get_mut(..len)
-            .ok_or_else(|| format!("model input of {have} floats"))?;
-        preprocessor
-            .run(frame.planes(), frame.strides(), input)
-            .map_err(|e| e.to_string())
+        backend::fill_whole(preprocessor, frame, &mut buffers.input)
     }
 
     fn read(

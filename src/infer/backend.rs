@@ -178,6 +178,21 @@ pub fn prepare<T: Task>(
     .map_err(bad)
 }
 
+/// The whole frame into the first image of `input`, as `preprocessor` fits it.
+pub fn fill_whole(
+    preprocessor: &Preprocessor,
+    frame: &Frame,
+    input: &mut [f32],
+) -> Result<(), String> {
+    let (len, have) = (preprocessor.output_len(), input.len());
+    let input = input
+        .get_mut(..len)
+        .ok_or_else(|| format!("model input of {have} floats"))?;
+    preprocessor
+        .run(frame.planes(), frame.strides(), input)
+        .map_err(|e| e.to_string())
+}
+
 /// Which frame `buffer` is: its number, and its times in `segment`.
 pub fn frame_info(
     buffer: &gst::BufferRef,

@@ -124,12 +124,43 @@ pub trait Task: Sized + Send + Sync + 'static {
     fn inference(element: &element::Element) -> Option<&element::Inference<Self>>;
 }
 
-/// The GObject, GstObject and BaseTransform parts of an inference element's `imp`, delegating to
-/// its [`element::Inference`] (the `inference` field): `$imp` is the imp type, `$settings` the
-/// module with the element's `specs()`, `set()` and `value()` of its properties.
+/// An inference element's `imp` type `$imp` (subclass `$wrapper` of BaseTransform, GType name
+/// `$gtype`) holding an [`element::Inference`] of `$task` with a debug category `$cat` ("what it
+/// is" `$about`), and its GObject, GstObject and BaseTransform parts, which delegate to that;
+/// `$settings` is the module with the element's `specs()`, `set()` and `value()` of its
+/// properties. The element writes its `ElementImpl` (metadata, pads).
 #[macro_export]
 macro_rules! inference_element {
-    ($imp:ty, $settings:path) => {
+    ($imp:ident, $wrapper:ty, $task:ty, $gtype:literal, $cat:literal, $about:literal, $settings:path) => {
+        static CAT: std::sync::LazyLock<gst::DebugCategory> = std::sync::LazyLock::new(|| {
+            gst::DebugCategory::new($cat, gst::DebugColorFlags::empty(), Some($about))
+        });
+
+        pub struct $imp {
+            inference: $crate::infer::element::Inference<$task>,
+        }
+
+        impl Default for $imp {
+            fn default() -> Self {
+                $imp {
+                    inference: $crate::infer::element::Inference::new(*CAT),
+                }
+            }
+        }
+
+        impl $imp {
+            pub fn inference(&self) -> &$crate::infer::element::Inference<$task> {
+                &self.inference
+            }
+        }
+
+        #[glib::object_subclass]
+        impl glib::subclass::types::ObjectSubclass for $imp {
+            const NAME: &'static str = $gtype;
+            type Type = $wrapper;
+            type ParentType = gst_base::BaseTransform;
+        }
+
         impl glib::subclass::object::ObjectImpl for $imp {
             fn properties() -> &'static [glib::ParamSpec] {
                 use $settings as settings;
