@@ -228,10 +228,12 @@ fn ivalue_kind(v: &IValue) -> &'static str {
 /// Copies a tensor's shape and values (as 32-bit floats) into `into`, reusing its memory.
 fn copy_tensor(t: &Tensor, into: &mut torchcore::batch::Tensor) -> Result<(), ForwardError> {
     let failed = |e: tch::TchError| ForwardError::Failed(torch_message(&e));
+    let converted;
     let t = if t.kind() == Kind::Float {
-        t.shallow_clone()
+        t
     } else {
-        t.f_to_kind(Kind::Float).map_err(failed)?
+        converted = t.f_to_kind(Kind::Float).map_err(failed)?;
+        &converted
     };
     let t = t.f_contiguous().map_err(failed)?;
     into.shape.clear();

@@ -99,6 +99,7 @@ fn detect(
 
 #[test]
 fn every_output_format_finds_each_object_once_in_frame_pixels() {
+    let _s = common::serial();
     let rects = [(RED, 40, 60, 64, 48), (BLUE, 200, 120, 32, 40)];
     for model in ["shapes_yolov8.pt", "shapes_yolov5.pt", "shapes_boxes.pt"] {
         // 320x240 letterboxed into 640x640: scale 2, 80 rows of bars above and below.
@@ -134,6 +135,7 @@ fn every_output_format_finds_each_object_once_in_frame_pixels() {
 
 #[test]
 fn letterbox_maps_back_on_tall_and_wide_frames_and_a_stretch_too() {
+    let _s = common::serial();
     for (w, h) in [(240, 320), (640, 160)] {
         let rects = [(GREEN, 20, 30, 50, 60)];
         let props = format!("model={}", test_model("shapes_yolov8.pt"));
@@ -152,6 +154,7 @@ fn letterbox_maps_back_on_tall_and_wide_frames_and_a_stretch_too() {
 
 #[test]
 fn the_threshold_keeps_the_distractor_only_when_lowered() {
+    let _s = common::serial();
     let rects = [(RED, 100, 80, 60, 60)];
     let labels = test_model("shapes_labels.txt");
     for (model, format) in [
@@ -182,6 +185,7 @@ fn the_threshold_keeps_the_distractor_only_when_lowered() {
 
 #[test]
 fn an_80_class_model_gets_cocos_names_and_filters_apply() {
+    let _s = common::serial();
     let rects = [
         (RED, 10, 10, 40, 40),
         (GREEN, 100, 100, 20, 20),
@@ -220,6 +224,7 @@ fn an_80_class_model_gets_cocos_names_and_filters_apply() {
 
 #[test]
 fn results_file_has_a_line_per_frame_with_its_objects() {
+    let _s = common::serial();
     let path = scratch("detect", "objects.jsonl");
     let props = format!(
         "model={} labels={} results-file={}",
@@ -272,6 +277,7 @@ fn start_error(properties: &str) -> String {
 
 #[test]
 fn models_that_are_no_detector_of_the_format_are_errors_naming_it() {
+    let _s = common::serial();
     // A classifier: [1, 10].
     let e = start_error(&format!("model={}", test_model("ten_classes.pt")));
     assert!(
@@ -331,6 +337,7 @@ fn models_that_are_no_detector_of_the_format_are_errors_naming_it() {
 
 #[test]
 fn the_model_config_file_sets_the_format_and_labels() {
+    let _s = common::serial();
     let dir = scratch("detect-config", "square.json");
     std::fs::write(
         &dir,
@@ -351,6 +358,7 @@ fn the_model_config_file_sets_the_format_and_labels() {
 
 #[test]
 fn torchpublish_sends_each_frames_boxes() {
+    let _s = common::serial();
     let path = scratch("detect-publish", "boxes.jsonl");
     let r = common::run(&format!(
         "filesrc location={} ! decodebin ! videoconvert ! video/x-raw,format=RGB ! \
@@ -377,4 +385,87 @@ fn torchpublish_sends_each_frames_boxes() {
     assert_eq!(counts.iter().filter(|&&n| n == 3).count(), 35, "{counts:?}");
     assert_eq!(counts.iter().filter(|&&n| n == 2).count(), 5, "{counts:?}");
     assert!(lines.iter().all(|l| l["source"] == "cam"));
+}
+
+#[test]
+fn shared_async_and_hot_swapped_as_torchclassify_is() {
+    let _s = common::serial();
+    let (yolov8, yolov5) = (
+        test_model("shapes_yolov8.pt"),
+        test_model("shapes_yolov5.pt"),
+    );
+    let labels = test_model("shapes_labels.txt");
+    // Two elements with one model-instance-id: one model thread (num-threads=1: no OpenMP
+    // workers named after it).
+    let props = format!("model={yolov8} labels={labels} num-threads=1 model-instance-id=shapes");
+    let (a, b) = (
+        element(&format!("torchdetect {props}")),
+        element(&format!("torchdetect {props}")),
+    );
+    let frames = || vec![frame(320, 240, &[(RED, 10, 10, 40, 40)]); 2];
+    let (out_a, _, ha) = push_through(&a, &caps(320, 240), frames());
+    let (out_b, _, hb) = push_through(&b, &caps(320, 240), frames());
+    assert_eq!(common::threads_named("torchdetect-mod"), 1);
+    assert!(out_a.iter().chain(&out_b).all(|o| boxes(o).len() == 1));
+    drop((ha, hb));
+    // async: the video goes on at once; the results that come (newest wins) are whole frames'.
+    let path = scratch("detect-async", "boxes.jsonl");
+    let r = common::run(&format!(
+        "filesrc location={} ! decodebin ! videoconvert ! video/x-raw,format=RGB ! \
+         torchdetect async=true model={yolov8} labels={labels} results-file={} ! fakesink",
+        test_model("shapes.webm"),
+        path.display()
+    ));
+    assert_eq!(r.error, None);
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        !lines.is_empty() && lines.len() <= 40,
+        "{} results",
+        lines.len()
+    );
+    for l in &lines {
+        let n = l["objects"].as_array().unwrap().len();
+        assert!(n == 2 || n == 3, "{l}");
+    }
+    // A hot swap to the yolov5 head while playing: torchdetect-model-updated, and the frames
+    // after it are read as yolov5.
+    init();
+    let pipeline = gst::parse::launch(&format!(
+        "videotestsrc is-live=true pattern=black num-buffers=60 ! \
+         video/x-raw,format=RGB,width=320,height=240,framerate=30/1 ! \
+         torchdetect name=d model={yolov8} labels={labels} ! fakesink"
+    ))
+    .unwrap();
+    let bus = pipeline.bus().unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let d = pipeline
+        .downcast_ref::<gst::Bin>()
+        .unwrap()
+        .by_name("d")
+        .unwrap();
+    d.set_property("model", &yolov5);
+    let mut updated = None;
+    for msg in bus.iter_timed(gst::ClockTime::from_seconds(60)) {
+        match msg.view() {
+            gst::MessageView::Element(e) => {
+                if let Some(s) = e
+                    .structure()
+                    .filter(|s| s.name() == "torchdetect-model-updated")
+                {
+                    updated = Some(s.to_owned());
+                }
+            }
+            gst::MessageView::Error(e) => panic!("{}", e.error()),
+            gst::MessageView::Eos(_) => break,
+            _ => {}
+        }
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    let updated = updated.expect("a torchdetect-model-updated message");
+    assert_eq!(updated.get::<String>("model").unwrap(), yolov5);
+    assert_eq!(updated.get::<u32>("classes").unwrap(), 3);
 }
