@@ -13,7 +13,7 @@
 //! else one forward per image. Each image's outputs are what a forward of that image alone gives:
 //! a batched forward's tensors are split along their first dimension.
 //!
-//! Lock order: one [`Hub`] lock per model thread, taken last: nothing else is locked while it is
+//! Lock order: one `Hub` lock per model thread, taken last: nothing else is locked while it is
 //! held, and no callback runs under it.
 
 pub use crate::forward::{Forward, ForwardError, Outputs, Packing, Tensor};

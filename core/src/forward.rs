@@ -75,7 +75,7 @@ impl std::fmt::Display for ForwardError {
 impl std::error::Error for ForwardError {}
 
 /// "Run this batch": what the model thread needs of a model. Made on the model thread by the
-/// maker given to [`Model::start`], and used only there.
+/// maker given to [`crate::batch::Model::start`], and used only there.
 pub trait Forward {
     /// Runs the `shape[0]` images of `input` (`[n, 3, H, W]`, row-major) and writes what the model
     /// returned into `outputs` (reusing its tensors' memory): its tensors, or no tensors and

@@ -10,6 +10,10 @@
 //! - [`batch`]: the model thread, generic over [`batch::Forward`] ("run this batch"), serving
 //!   one or many clients and batching their jobs; [`sharing`]: models shared by id.
 //! - [`results`] (JSON lines), [`stats`] (the counters behind `stats`).
+//! - [`detect`]: a detector's outputs (yolov8, yolov5, boxes) → NMS → boxes in frame pixels
+//!   through a [`geometry::Mapping`]; [`detected`]: a frame's boxes as objects and JSON.
+//! - [`track`]: stable ids across frames (ByteTrack's two stages, a Kalman filter per track),
+//!   and [`track::Session`], a tracker element's per-stream logic.
 //!
 //! The plugin crate maps GStreamer buffers, caps, properties and messages onto these types, and
 //! implements [`batch::Forward`] with libtorch.
