@@ -19,6 +19,8 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+mod common;
+
 /// What the sink's probe counts.
 struct Seen {
     buffers: u64,
@@ -82,30 +84,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if frames == 0 {
         return Err("FRAMES must be at least 1".into());
     }
-    let raw = std::fs::read(&args[1])?;
-    let size = (width * height * 3) as usize;
-    if raw.len() < size {
-        return Err(format!("{} holds no {width}x{height} RGB frame", args[1]).into());
-    }
-    gst::init()?;
-    gsttorch::plugin_register_static()?;
-    let pipeline = gst::parse::launch(&format!(
-        "appsrc name=src format=time ! {chain} ! fakesink name=sink sync=false"
-    ))?
-    .downcast::<gst::Pipeline>()
-    .map_err(|_| "not a pipeline")?;
-    let src = pipeline
-        .by_name("src")
-        .and_then(|e| e.downcast::<gst_app::AppSrc>().ok())
-        .ok_or("no appsrc")?;
-    src.set_caps(Some(
-        &gst::Caps::builder("video/x-raw")
-            .field("format", "RGB")
-            .field("width", width as i32)
-            .field("height", height as i32)
-            .field("framerate", gst::Fraction::new(30, 1))
-            .build(),
-    ));
+    let (raw, size) = common::raw_frames(&args[1], width, height)?;
+    let (pipeline, src) = common::appsrc_pipeline(
+        &format!("{chain} ! fakesink name=sink sync=false"),
+        width,
+        height,
+    )?;
     // GStreamer's default layout: rows padded to 4 bytes.
     let stride = (width as usize * 3).next_multiple_of(4);
     let count = raw.len() / size;

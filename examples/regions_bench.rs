@@ -11,6 +11,8 @@
 use gst::prelude::*;
 use std::time::Instant;
 
+mod common;
+
 const COLUMNS: u32 = 4;
 const ROWS: u32 = 2;
 
@@ -24,32 +26,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (width, height): (u32, u32) = (args[2].parse()?, args[3].parse()?);
     let frames: usize = args[4].parse()?;
     let max_batch: u32 = args[5].parse()?;
-    let raw = std::fs::read(&args[1])?;
-    let size = (width * height * 3) as usize;
-    if raw.len() < size {
-        return Err(format!("{} holds no {width}x{height} RGB frame", args[1]).into());
-    }
-    gst::init()?;
-    gsttorch::plugin_register_static()?;
-    let pipeline = gst::parse::launch(&format!(
-        "appsrc name=src format=time ! torchclassify name=c inference-region=roi-list \
-         max-batch={max_batch} post-messages=false {} ! fakesink sync=false",
-        args[6..].join(" ")
-    ))?
-    .downcast::<gst::Pipeline>()
-    .map_err(|_| "not a pipeline")?;
-    let src = pipeline
-        .by_name("src")
-        .and_then(|e| e.downcast::<gst_app::AppSrc>().ok())
-        .ok_or("no appsrc")?;
-    src.set_caps(Some(
-        &gst::Caps::builder("video/x-raw")
-            .field("format", "RGB")
-            .field("width", width as i32)
-            .field("height", height as i32)
-            .field("framerate", gst::Fraction::new(30, 1))
-            .build(),
-    ));
+    let (raw, size) = common::raw_frames(&args[1], width, height)?;
+    let (pipeline, src) = common::appsrc_pipeline(
+        &format!(
+            "torchclassify name=c inference-region=roi-list max-batch={max_batch} \
+             post-messages=false {} ! fakesink sync=false",
+            args[6..].join(" ")
+        ),
+        width,
+        height,
+    )?;
     // Every frame with its regions, ready before the clock starts.
     let stride = (width as usize * 3).next_multiple_of(4);
     let (w, h) = (width / COLUMNS, height / ROWS);

@@ -80,6 +80,23 @@ fn only(found: &[(String, u32, u32, u32, u32)], label: &str) -> (u32, u32, u32, 
     (b.1, b.2, b.3, b.4)
 }
 
+/// A results file's JSON lines.
+fn json_lines(path: &std::path::Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// The number of objects of each line.
+fn object_counts(lines: &[serde_json::Value]) -> Vec<usize> {
+    lines
+        .iter()
+        .map(|l| l["objects"].as_array().unwrap().len())
+        .collect()
+}
+
 /// Runs one frame through `torchdetect <properties>`: the buffer out and its messages.
 fn detect(
     properties: &str,
@@ -240,16 +257,9 @@ fn results_file_has_a_line_per_frame_with_its_objects() {
     ];
     let (out, _, h) = push_through(&e, &caps(320, 240), frames);
     drop(h); // stops the element: the file is flushed
-    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&path)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = json_lines(&path);
     assert_eq!(lines.len(), 3);
-    let counts: Vec<usize> = lines
-        .iter()
-        .map(|l| l["objects"].as_array().unwrap().len())
-        .collect();
+    let counts = object_counts(&lines);
     assert_eq!(counts, [1, 0, 2]);
     let o = &lines[2]["objects"][1];
     assert_eq!(
@@ -370,18 +380,11 @@ fn torchpublish_sends_each_frames_boxes() {
         path.display()
     ));
     assert_eq!(r.error, None);
-    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&path)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = json_lines(&path);
     // One message per frame of the 40-frame clip, each with its frame's objects (green is
     // hidden in 5 of them).
     assert_eq!(lines.len(), 40);
-    let counts: Vec<usize> = lines
-        .iter()
-        .map(|l| l["objects"].as_array().unwrap().len())
-        .collect();
+    let counts = object_counts(&lines);
     assert_eq!(counts.iter().filter(|&&n| n == 3).count(), 35, "{counts:?}");
     assert_eq!(counts.iter().filter(|&&n| n == 2).count(), 5, "{counts:?}");
     assert!(lines.iter().all(|l| l["source"] == "cam"));
@@ -417,11 +420,7 @@ fn shared_async_and_hot_swapped_as_torchclassify_is() {
         path.display()
     ));
     assert_eq!(r.error, None);
-    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&path)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = json_lines(&path);
     assert!(
         !lines.is_empty() && lines.len() <= 40,
         "{} results",

@@ -1,0 +1,42 @@
+//! What the benchmark drivers share: raw RGB frames read from a file, and a pipeline fed by an
+//! `appsrc` of them with the plugin linked in.
+
+use gst::prelude::*;
+
+/// The frames of `path` (packed RGB, `width` × `height`, as bench.py decodes them): the file's
+/// bytes and one frame's size; an error naming the file when it holds no whole frame.
+pub fn raw_frames(path: &str, width: u32, height: u32) -> Result<(Vec<u8>, usize), String> {
+    let raw = std::fs::read(path).map_err(|e| format!("{path}: {e}"))?;
+    let size = (width * height * 3) as usize;
+    if raw.len() < size {
+        return Err(format!("{path} holds no {width}x{height} RGB frame"));
+    }
+    Ok((raw, size))
+}
+
+/// `appsrc name=src format=time ! DESCRIPTION` with the plugin registered, and its appsrc set
+/// to RGB `width` × `height` at 30 fps.
+pub fn appsrc_pipeline(
+    description: &str,
+    width: u32,
+    height: u32,
+) -> Result<(gst::Pipeline, gst_app::AppSrc), Box<dyn std::error::Error>> {
+    gst::init()?;
+    gsttorch::plugin_register_static()?;
+    let pipeline = gst::parse::launch(&format!("appsrc name=src format=time ! {description}"))?
+        .downcast::<gst::Pipeline>()
+        .map_err(|_| "not a pipeline")?;
+    let src = pipeline
+        .by_name("src")
+        .and_then(|e| e.downcast::<gst_app::AppSrc>().ok())
+        .ok_or("no appsrc")?;
+    src.set_caps(Some(
+        &gst::Caps::builder("video/x-raw")
+            .field("format", "RGB")
+            .field("width", width as i32)
+            .field("height", height as i32)
+            .field("framerate", gst::Fraction::new(30, 1))
+            .build(),
+    ));
+    Ok((pipeline, src))
+}
