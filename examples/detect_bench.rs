@@ -90,25 +90,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         width,
         height,
     )?;
-    // GStreamer's default layout: rows padded to 4 bytes.
-    let stride = (width as usize * 3).next_multiple_of(4);
-    let count = raw.len() / size;
     let buffers: Vec<gst::Buffer> = (0..frames)
-        .map(|i| {
-            let frame = &raw[(i % count) * size..][..size];
-            let mut data = vec![0u8; stride * height as usize];
-            for (row, line) in data
-                .chunks_exact_mut(stride)
-                .zip(frame.chunks_exact(width as usize * 3))
-            {
-                row[..line.len()].copy_from_slice(line);
-            }
-            let mut buffer = gst::Buffer::from_mut_slice(data);
-            let b = buffer.get_mut().expect("a new buffer is writable");
-            b.set_pts(gst::ClockTime::from_nseconds(i as u64 * 33_333_333));
-            b.set_duration(gst::ClockTime::from_nseconds(33_333_333));
-            buffer
-        })
+        .map(|i| common::frame_buffer(&raw, size, width, height, i))
         .collect();
     // What reaches the sink: buffers, boxes, track ids, when the first buffer does.
     let seen = Arc::new(Mutex::new(Seen::default()));

@@ -37,22 +37,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         height,
     )?;
     // Every frame with its regions, ready before the clock starts.
-    let stride = (width as usize * 3).next_multiple_of(4);
     let (w, h) = (width / COLUMNS, height / ROWS);
     let buffers: Vec<gst::Buffer> = (0..frames)
         .map(|i| {
-            let frame = &raw[(i * size) % (raw.len() / size * size)..][..size];
-            let mut data = vec![0u8; stride * height as usize];
-            for (row, line) in data
-                .chunks_exact_mut(stride)
-                .zip(frame.chunks_exact(width as usize * 3))
-            {
-                row[..line.len()].copy_from_slice(line);
-            }
-            let mut buffer = gst::Buffer::from_mut_slice(data);
+            let mut buffer = common::frame_buffer(&raw, size, width, height, i);
             {
                 let b = buffer.get_mut().expect("a new buffer is writable");
-                b.set_pts(gst::ClockTime::from_mseconds(i as u64 * 33));
                 for r in 0..COLUMNS * ROWS {
                     let rect = ((r % COLUMNS) * w, (r / COLUMNS) * h, w, h);
                     let mut roi = gst_video::VideoRegionOfInterestMeta::add(b, "object", rect);

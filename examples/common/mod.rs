@@ -1,5 +1,5 @@
-//! What the benchmark drivers share: raw RGB frames read from a file, and a pipeline fed by an
-//! `appsrc` of them with the plugin linked in.
+//! What the benchmark drivers share: raw RGB frames read from a file, made into buffers, and a
+//! pipeline fed by an `appsrc` of them with the plugin linked in.
 
 use gst::prelude::*;
 
@@ -12,6 +12,25 @@ pub fn raw_frames(path: &str, width: u32, height: u32) -> Result<(Vec<u8>, usize
         return Err(format!("{path} holds no {width}x{height} RGB frame"));
     }
     Ok((raw, size))
+}
+
+/// Frame `i` of `raw` (cycling through its frames of `size` bytes) as a buffer in GStreamer's
+/// default layout (rows padded to 4 bytes), stamped at 30 fps.
+pub fn frame_buffer(raw: &[u8], size: usize, width: u32, height: u32, i: usize) -> gst::Buffer {
+    let frame = &raw[(i % (raw.len() / size)) * size..][..size];
+    let stride = (width as usize * 3).next_multiple_of(4);
+    let mut data = vec![0u8; stride * height as usize];
+    for (row, line) in data
+        .chunks_exact_mut(stride)
+        .zip(frame.chunks_exact(width as usize * 3))
+    {
+        row[..line.len()].copy_from_slice(line);
+    }
+    let mut buffer = gst::Buffer::from_mut_slice(data);
+    let b = buffer.get_mut().expect("a new buffer is writable");
+    b.set_pts(gst::ClockTime::from_nseconds(i as u64 * 33_333_333));
+    b.set_duration(gst::ClockTime::from_nseconds(33_333_333));
+    buffer
 }
 
 /// `appsrc name=src format=time ! DESCRIPTION` with the plugin registered, and its appsrc set
