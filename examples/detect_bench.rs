@@ -118,23 +118,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             gst::PadProbeReturn::Ok
         });
-    pipeline.set_state(gst::State::Playing)?;
-    let start = Instant::now();
-    for buffer in buffers {
-        src.push_buffer(buffer)?;
-    }
-    src.end_of_stream()?;
-    let bus = pipeline.bus().ok_or("no bus")?;
-    for msg in bus.iter_timed(gst::ClockTime::from_seconds(900)) {
-        match msg.view() {
-            gst::MessageView::Eos(_) => break,
-            gst::MessageView::Error(e) => {
-                return Err(format!("{} ({:?})", e.error(), e.debug()).into());
-            }
-            _ => {}
-        }
-    }
-    let secs = start.elapsed().as_secs_f64();
+    let (start, secs) = common::play(&pipeline, &src, buffers, gst::ClockTime::from_seconds(900))?;
     let mut stats = serde_json::Map::new();
     for name in names {
         let e = pipeline

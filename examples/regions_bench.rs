@@ -9,7 +9,6 @@
 //! "region_ms" (wall time per region), "model_ms" (mean model time per frame), "mean_batch_size"}.
 
 use gst::prelude::*;
-use std::time::Instant;
 
 mod common;
 
@@ -52,21 +51,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             buffer
         })
         .collect();
-    pipeline.set_state(gst::State::Playing)?;
-    let start = Instant::now();
-    for buffer in buffers {
-        src.push_buffer(buffer)?;
-    }
-    src.end_of_stream()?;
-    let bus = pipeline.bus().ok_or("no bus")?;
-    for msg in bus.iter_timed(gst::ClockTime::from_seconds(600)) {
-        match msg.view() {
-            gst::MessageView::Eos(_) => break,
-            gst::MessageView::Error(e) => return Err(e.error().to_string().into()),
-            _ => {}
-        }
-    }
-    let secs = start.elapsed().as_secs_f64();
+    let (_, secs) = common::play(&pipeline, &src, buffers, gst::ClockTime::from_seconds(600))?;
     let stats = pipeline
         .by_name("c")
         .ok_or("no element")?

@@ -1,5 +1,5 @@
 //! What the benchmark drivers share: raw RGB frames read from a file, made into buffers, and a
-//! pipeline fed by an `appsrc` of them with the plugin linked in.
+//! pipeline fed by an `appsrc` of them with the plugin linked in, played to its end.
 
 use gst::prelude::*;
 
@@ -58,4 +58,32 @@ pub fn appsrc_pipeline(
             .build(),
     ));
     Ok((pipeline, src))
+}
+
+/// Plays `pipeline`, pushes `buffers` into `src` and then EOS, and waits up to `timeout` for the
+/// EOS at the sink: when the first push began and the seconds from it to the EOS, or the
+/// pipeline's error.
+pub fn play(
+    pipeline: &gst::Pipeline,
+    src: &gst_app::AppSrc,
+    buffers: Vec<gst::Buffer>,
+    timeout: gst::ClockTime,
+) -> Result<(std::time::Instant, f64), Box<dyn std::error::Error>> {
+    pipeline.set_state(gst::State::Playing)?;
+    let start = std::time::Instant::now();
+    for buffer in buffers {
+        src.push_buffer(buffer)?;
+    }
+    src.end_of_stream()?;
+    let bus = pipeline.bus().ok_or("no bus")?;
+    for msg in bus.iter_timed(timeout) {
+        match msg.view() {
+            gst::MessageView::Eos(_) => return Ok((start, start.elapsed().as_secs_f64())),
+            gst::MessageView::Error(e) => {
+                return Err(format!("{} ({:?})", e.error(), e.debug()).into());
+            }
+            _ => {}
+        }
+    }
+    Err(format!("no EOS within {timeout}").into())
 }
