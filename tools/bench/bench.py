@@ -308,8 +308,8 @@ def detect_env() -> dict:
 
 
 def detect_run(clip: str, frames: int, chain: str, *names: str) -> dict:
-    """examples/detect_bench.rs: `frames` of the clip's 640x480 RGB frames through `appsrc ! chain !
-    fakesink`, the stats of the elements `names`."""
+    """examples/detect_bench.rs: `frames` of the clip's 640x480 RGB frames through `appsrc ! CHAIN !
+    fakesink` (CHAIN: the argument `chain`): the stats of the elements `names`."""
     return last_json(sh([DETECT_BENCH, clip, "640", "480", str(frames), chain, *names], env=detect_env()))
 
 
