@@ -355,7 +355,18 @@ fn eos_without_buffers() {
     assert_eq!((o.error, o.results), (None, 0));
 }
 
+/// The process's resident memory, after handing glibc's free pages back to the system: what
+/// freed memory still holds in its malloc arenas (one per thread that allocated, up to 8 per
+/// core, each keeping its own free lists) is fragmentation, not a leak, and varies run to run.
 fn rss_kib() -> u64 {
+    #[cfg(target_env = "gnu")]
+    {
+        unsafe extern "C" {
+            fn malloc_trim(pad: usize) -> i32;
+        }
+        // SAFETY: malloc_trim only releases free memory; any thread may call it at any time.
+        unsafe { malloc_trim(0) };
+    }
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
     status
         .lines()
@@ -379,8 +390,8 @@ fn a_hundred_start_stop_cycles_do_not_grow_memory() {
         let o = play(&pipeline, Duration::from_secs(30), |_| false);
         assert_eq!((o.error, o.results), (None, 3), "cycle {i}");
         pipeline.set_state(gst::State::Null).unwrap();
-        // Each cycle loads the model on a new thread; glibc gives new threads their own malloc
-        // arenas (up to 8 per core), which fill over the first cycles: measure after that.
+        // Each cycle loads the model (3.5 MB) on a new thread and classifies three 225 KiB
+        // frames: keeping the model or one frame per cycle adds 15 MiB or more over the 70 measured.
         if i == 29 {
             after_warm_up = rss_kib();
         }
@@ -390,7 +401,7 @@ fn a_hundred_start_stop_cycles_do_not_grow_memory() {
         "RSS after 30 cycles {after_warm_up} KiB, after 100: {} KiB (+{growth} KiB)",
         rss_kib()
     );
-    assert!(growth <= 4 * 1024, "RSS grew {growth} KiB over 70 cycles");
+    assert!(growth <= 8 * 1024, "RSS grew {growth} KiB over 70 cycles");
 }
 
 #[test]
