@@ -197,6 +197,6 @@ mod tests {
         same_names::<ResizeMode, _>(preprocess::ResizeMode::ALL, preprocess::ResizeMode::name);
         same_names::<Activation, _>(classify::Activation::ALL, classify::Activation::name);
         use torchcore::detect::OutputFormat as Format;
-        same_names::<OutputFormat, _>(&Format::ALL, Format::as_str);
+        same_names::<OutputFormat, _>(Format::ALL, Format::name);
     }
 }

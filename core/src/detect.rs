@@ -38,31 +38,15 @@ pub enum OutputFormat {
     Boxes,
 }
 
-impl OutputFormat {
-    pub const ALL: [OutputFormat; 4] = [Self::Auto, Self::Yolov8, Self::Yolov5, Self::Boxes];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OutputFormat::Auto => "auto",
-            OutputFormat::Yolov8 => "yolov8",
-            OutputFormat::Yolov5 => "yolov5",
-            OutputFormat::Boxes => "boxes",
-        }
-    }
+crate::names! {
+    OutputFormat { Auto = "auto", Yolov8 = "yolov8", Yolov5 = "yolov5", Boxes = "boxes" }
 }
 
 impl FromStr for OutputFormat {
     type Err = DetectError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let found = OutputFormat::ALL.into_iter().find(|f| f.as_str() == s);
-        found.ok_or_else(|| DetectError::UnknownFormat(s.to_string()))
-    }
-}
-
-impl fmt::Display for OutputFormat {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        OutputFormat::from_name(s).ok_or_else(|| DetectError::UnknownFormat(s.to_string()))
     }
 }
 

@@ -397,9 +397,9 @@ fn decode_refuses_data_that_does_not_fit_and_reuses_buffers() {
 
 #[test]
 fn format_names_and_labels() {
-    for f in OutputFormat::ALL {
-        assert_eq!(f.as_str().parse::<OutputFormat>().unwrap(), f);
-        assert_eq!(f.to_string(), f.as_str());
+    for &f in OutputFormat::ALL {
+        assert_eq!(f.name().parse::<OutputFormat>().unwrap(), f);
+        assert_eq!(f.to_string(), f.name());
     }
     let err = "yolo".parse::<OutputFormat>().unwrap_err().to_string();
     assert_eq!(
