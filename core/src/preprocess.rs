@@ -284,6 +284,8 @@ pub struct Preprocessor {
     grid_specs: Vec<GridSpec>,
     grids: Vec<Grid>,
     channels: Vec<Channel>,
+    /// Bytes of a row's pixels and rows of each of the frame's planes (what `check` needs).
+    frame_planes: Vec<(usize, usize)>,
     yuv: YuvToRgb,
     /// Packed RGB at the output's size, whole: a plain copy, no blending.
     copy: bool,
@@ -329,6 +331,7 @@ impl Preprocessor {
             grid_specs,
             grids: Vec::new(),
             channels,
+            frame_planes: format.pixels.planes(format.width, format.height),
             yuv: YuvToRgb::new(format.matrix),
             copy: false,
         };
@@ -421,8 +424,7 @@ impl Preprocessor {
         if f.width == 0 || f.height == 0 || self.out_width == 0 || self.out_height == 0 {
             return Err(FrameError::Empty);
         }
-        for (plane, (row_bytes, rows)) in f.pixels.planes(f.width, f.height).into_iter().enumerate()
-        {
+        for (plane, &(row_bytes, rows)) in self.frame_planes.iter().enumerate() {
             let (Some(data), Some(&stride)) = (planes.get(plane), strides.get(plane)) else {
                 return Err(FrameError::MissingPlane { plane });
             };
