@@ -297,15 +297,17 @@ impl Tracker {
         }
     }
 
-    /// The predicted boxes, for `frame`, of the confirmed tracks matched on the last update:
-    /// what to show on a frame the detector did not run on.
-    pub fn predict(&mut self, frame: u64) -> Vec<(u64, Rect)> {
+    /// The id, predicted box and class, for `frame`, of the confirmed tracks matched on the last
+    /// update: what to show on a frame the detector did not run on.
+    pub fn predict(&mut self, frame: u64) -> Vec<(u64, Rect, Option<u32>)> {
         self.advance(frame);
         let tracked = self
             .tracks
             .iter()
             .filter(|t| t.state == TrackState::Tracked);
-        tracked.filter_map(|t| Some((t.id?, t.rect()))).collect()
+        tracked
+            .filter_map(|t| Some((t.id?, t.rect(), t.class)))
+            .collect()
     }
 
     /// Associates `detections` of `frame` with tracks; one output per detection, in order.

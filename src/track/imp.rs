@@ -8,6 +8,7 @@ use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 use gst_base::subclass::prelude::*;
+#[cfg(feature = "analytics")]
 use std::collections::HashMap;
 use std::sync::{LazyLock, Mutex};
 use torchcore::geometry::Rect;
@@ -37,7 +38,8 @@ struct State {
     session: Session,
     /// The frame's size, for predicted boxes (none before caps).
     size: Option<(u32, u32)>,
-    /// When each track was first seen (its first box's PTS), for the analytics meta.
+    /// When each live track was first seen (its first box's PTS), for the analytics meta.
+    #[cfg(feature = "analytics")]
     first_seen: HashMap<u64, gst::ClockTime>,
     counts: Counts,
 }
@@ -47,6 +49,7 @@ impl Default for State {
         State {
             session: Session::new(TrackerConfig::default()),
             size: None,
+            #[cfg(feature = "analytics")]
             first_seen: HashMap::new(),
             counts: Counts::default(),
         }
@@ -102,7 +105,6 @@ impl TorchTrack {
         let config = lock(&self.settings).clone();
         let marked = crate::detect::meta::detected_frame(buffer).is_some();
         let seen = boxes(buffer);
-        let pts = buffer.pts().unwrap_or(gst::ClockTime::ZERO);
         let mut state = lock(&self.state);
         state.session.set_config(config);
         let step = state.session.frame(marked, &seen);
@@ -129,12 +131,19 @@ impl TorchTrack {
             state.counts.predicted += 1;
             tracks.push((rect, p.label.clone(), p.id));
         }
-        for (_, _, id) in &tracks {
-            state.first_seen.entry(*id).or_insert(pts);
-        }
         #[cfg(feature = "analytics")]
         {
-            let first_seen = &state.first_seen;
+            let pts = buffer.pts().unwrap_or(gst::ClockTime::ZERO);
+            let State {
+                session,
+                first_seen,
+                ..
+            } = &mut *state;
+            // Only live tracks' (ids are never given again).
+            first_seen.retain(|&id, _| session.has_track(id));
+            for (_, _, id) in &tracks {
+                first_seen.entry(*id).or_insert(pts);
+            }
             let first = |id: u64| first_seen.get(&id).copied().unwrap_or(pts);
             crate::analytics::attach_tracks(buffer, &tracks, first, size);
         }
@@ -318,6 +327,7 @@ impl BaseTransformImpl for TorchTrack {
         if let gst::EventView::FlushStop(_) = event.view() {
             let mut state = lock(&self.state);
             state.session.reset();
+            #[cfg(feature = "analytics")]
             state.first_seen.clear();
         }
         self.parent_sink_event(event)

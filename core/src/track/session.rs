@@ -78,18 +78,16 @@ impl Session {
         self.marked |= marked;
         if self.marked && !marked {
             let predicted = self.tracker.predict(frame);
-            let tracks = self.tracker.tracks();
-            let label = |id: u64| {
-                let t = tracks.iter().find(|t| t.id() == Some(id));
-                let key = t.and_then(|t| t.class()).unwrap_or(0) as usize;
+            let label = |class: Option<u32>| {
+                let key = class.unwrap_or(0) as usize;
                 self.labels.get(key).cloned().unwrap_or_default()
             };
             let predicted = predicted
                 .into_iter()
-                .map(|(id, rect)| Predicted {
+                .map(|(id, rect, class)| Predicted {
                     id,
                     rect,
-                    label: label(id),
+                    label: label(class),
                 })
                 .collect();
             return Step {
@@ -122,6 +120,11 @@ impl Session {
     /// The live tracks (tentative and lost ones included).
     pub fn tracks(&self) -> usize {
         self.tracker.tracks().len()
+    }
+
+    /// Whether a live track has the id `id`.
+    pub fn has_track(&self, id: u64) -> bool {
+        self.tracker.tracks().iter().any(|t| t.id() == Some(id))
     }
 }
 
@@ -180,6 +183,11 @@ mod tests {
         // track ages out in time.
         let empty = s.frame(true, &[]);
         assert!(empty.predicted.is_empty() && empty.ids.is_empty());
+        assert!(s.has_track(1) && !s.has_track(2));
+        for _ in 0..TrackerConfig::default().max_age {
+            s.frame(true, &[]);
+        }
+        assert!(!s.has_track(1), "aged out");
     }
 
     #[test]
