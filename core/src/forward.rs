@@ -47,10 +47,10 @@ impl Outputs {
         self.tensors.iter().map(|t| t.shape.clone()).collect()
     }
 
-    /// The first tensor's values when it has `n` of them per image of a batch-1 forward: a
-    /// classifier's scores.
-    pub fn scores(&self, n: usize) -> Option<&[f32]> {
-        self.tensors.first().and_then(|t| t.data.get(..n))
+    /// The first `n` values of the first tensor: a classifier's scores (mutable: its softmax or
+    /// sigmoid runs in place).
+    pub fn scores_mut(&mut self, n: usize) -> Option<&mut [f32]> {
+        self.tensors.first_mut().and_then(|t| t.data.get_mut(..n))
     }
 }
 

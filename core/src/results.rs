@@ -81,10 +81,6 @@ impl ResultsWriter {
         Ok(ResultsWriter(BufWriter::new(sink)))
     }
 
-    pub fn write(&mut self, c: &Classification) -> io::Result<()> {
-        self.write_value(&to_json(c))
-    }
-
     /// One JSON line.
     pub fn write_value(&mut self, v: &serde_json::Value) -> io::Result<()> {
         serde_json::to_writer(&mut self.0, v)?;
@@ -141,8 +137,8 @@ mod tests {
         let path =
             std::env::temp_dir().join(format!("gst-torch-results-{}.jsonl", std::process::id()));
         let mut w = ResultsWriter::create(path.to_str().unwrap()).unwrap();
-        w.write(&c).unwrap();
-        w.write(&none).unwrap();
+        w.write_value(&to_json(&c)).unwrap();
+        w.write_value(&to_json(&none)).unwrap();
         w.flush().unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         std::fs::remove_file(&path).unwrap();

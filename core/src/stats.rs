@@ -1,10 +1,8 @@
-//! Counters behind the `stats` property and the periodic `torchclassify-stats` message: frames,
-//! inferences and their rates, as named fields the element turns into a structure.
+//! Counters behind an inference element's `stats` property and its periodic `<element>-stats`
+//! message: frames, inferences and their rates, as named fields the element turns into a
+//! structure.
 
 use std::time::{Duration, Instant};
-
-/// Name of the stats structure (property value and element message).
-pub const STRUCTURE_NAME: &str = "torchclassify-stats";
 
 /// Counts at one instant, to compute rates between two of them.
 #[derive(Debug, Clone, Copy, PartialEq)]

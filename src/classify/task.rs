@@ -121,8 +121,7 @@ impl Selection {
 fn scores(outputs: &mut [Outputs], i: usize, classes: usize) -> Result<&mut [f32], String> {
     outputs
         .get_mut(i)
-        .and_then(|o| o.tensors.first_mut())
-        .and_then(|t| t.data.get_mut(..classes))
+        .and_then(|o| o.scores_mut(classes))
         .ok_or_else(|| format!("Model returned no classes for image {i}"))
 }
 

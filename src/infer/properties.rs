@@ -5,6 +5,7 @@
 use crate::enums::{ColorOrder, Engine, ResizeMode};
 use gst::glib;
 use gst::prelude::*;
+use torchcore::config::INPUT_SIZE_RANGE;
 use torchcore::preprocess::DEFAULT_CROP_FRACTION;
 use torchcore::settings::*;
 
@@ -128,8 +129,8 @@ pub fn properties(
         glib::ParamSpecUInt::builder("input-size")
             .nick("Input size")
             .blurb(texts.input_size)
-            .minimum(8)
-            .maximum(4096)
+            .minimum(*INPUT_SIZE_RANGE.start())
+            .maximum(*INPUT_SIZE_RANGE.end())
             .default_value(*defaults.input_size.get())
             .mutable_ready()
             .build(),
@@ -192,11 +193,10 @@ pub fn properties(
             .build(),
         glib::ParamSpecUInt::builder("stats-interval")
             .nick("Stats interval")
-            .blurb(
-                "Post a `torchclassify-stats` element message (the `stats` fields, with \
-                 fps over the interval) every this many milliseconds, and one at EOS; \
-                 0 = never",
-            )
+            .blurb(&format!(
+                "Post a `{name}-stats` element message (the `stats` fields, with fps over \
+                 the interval) every this many milliseconds, and one at EOS; 0 = never"
+            ))
             .default_value(DEFAULT_STATS_INTERVAL)
             .mutable_playing()
             .build(),
