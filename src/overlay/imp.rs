@@ -405,14 +405,10 @@ impl TorchOverlay {
         let metas: Vec<_> = buffer
             .iter_meta::<gst_video::VideoRegionOfInterestMeta>()
             .collect();
-        let rois = metas.iter().map(|m| {
-            (
-                m.roi_type(),
-                Rect::from_roi(m.rect()),
-                self.region_caption(m, settings),
-            )
-        });
-        let regions = regions::select(rois, meta::ROI_TYPE);
+        let rois = metas
+            .iter()
+            .map(|m| (m.roi_type(), Rect::from_roi(m.rect()), m));
+        let regions = regions::select(rois, meta::ROI_TYPE, |m| self.region_caption(m, settings));
         #[cfg(feature = "analytics")]
         let (frame, regions) = self.analytics_texts(buffer, frame, regions, caption);
         Texts { frame, regions }

@@ -46,16 +46,18 @@ impl Rect {
 }
 
 /// The ROI metas drawn as regions, in the buffer's order: `rois` gives each meta's roi type,
-/// rectangle and result (its `torchclassify` param, if it has one that parses). Every one with a
-/// result is drawn except the full-frame one (roi type `full_frame_type`), which is the frame's
-/// label; one without a result (a detection not classified) is not.
-pub fn select<'a, T>(
-    rois: impl IntoIterator<Item = (&'a str, Rect, Option<T>)>,
+/// rectangle and `M` (the meta), `result` its result, if it has one (asked only of the metas
+/// that are not the full-frame one). Every one with a result is drawn except the full-frame one
+/// (roi type `full_frame_type`), which is the frame's label; one without a result (a detection
+/// not classified) is not.
+pub fn select<'a, M, T>(
+    rois: impl IntoIterator<Item = (&'a str, Rect, M)>,
     full_frame_type: &str,
+    mut result: impl FnMut(M) -> Option<T>,
 ) -> Vec<(Rect, T)> {
     rois.into_iter()
         .filter(|(roi_type, _, _)| *roi_type != full_frame_type)
-        .filter_map(|(_, rect, result)| Some((rect, result?)))
+        .filter_map(|(_, rect, m)| Some((rect, result(m)?)))
         .collect()
 }
 
@@ -170,10 +172,10 @@ mod tests {
             ("face", r(3), Some("face 80%")),
         ];
         assert_eq!(
-            select(rois, "classification"),
+            select(rois, "classification", |r| r),
             vec![(r(1), "car 90%"), (r(3), "face 80%")]
         );
-        assert!(select([("car", r(1), None::<&str>)], "classification").is_empty());
+        assert!(select([("car", r(1), None::<&str>)], "classification", |r| r).is_empty());
     }
 
     #[test]
