@@ -19,6 +19,12 @@ use torchcore::frame::Region;
 /// The ROI type of the full-frame region-of-interest meta.
 pub const ROI_TYPE: &str = "classification";
 
+/// Whether `meta` is a full-frame result's ROI meta (roi type [`ROI_TYPE`] with a
+/// `torchclassify` param), not a region to classify or track.
+pub fn is_full_frame(meta: &gst_video::VideoRegionOfInterestMeta) -> bool {
+    meta.roi_type() == ROI_TYPE && meta.param(message::STRUCTURE_NAME).is_some()
+}
+
 /// Attaches both metas to `buffer`: our typed meta (which takes `c`) and the full-frame ROI meta
 /// of a `width` × `height` frame (and with the `analytics` feature, a `GstAnalyticsClsMtd`).
 pub fn attach(buffer: &mut gst::BufferRef, c: Classification, width: u32, height: u32) {

@@ -95,11 +95,10 @@ impl Selection {
             .iter_meta::<gst_video::VideoRegionOfInterestMeta>()
             .enumerate()
         {
-            let roi_type = meta.roi_type();
-            if roi_type == meta::ROI_TYPE && meta.param(message::STRUCTURE_NAME).is_some() {
+            if meta::is_full_frame(&meta) {
                 continue;
             }
-            if let Some(region) = Region::clipped(meta.id(), roi_type, meta.rect(), frame)
+            if let Some(region) = Region::clipped(meta.id(), meta.roi_type(), meta.rect(), frame)
                 && self.selects(&region)
             {
                 out.push(Region { index, ..region });

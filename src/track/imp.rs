@@ -65,9 +65,7 @@ pub struct TorchTrack {
 /// Whether a ROI meta is a box to track: not torchclassify's full-frame result, not a box this
 /// element predicted.
 fn trackable(meta: &gst_video::VideoRegionOfInterestMeta) -> bool {
-    let full_frame = meta.roi_type() == crate::meta::ROI_TYPE
-        && meta.param(crate::message::STRUCTURE_NAME).is_some();
-    !full_frame && meta.param(STRUCTURE_NAME).is_none()
+    !crate::meta::is_full_frame(meta) && meta.param(STRUCTURE_NAME).is_none()
 }
 
 /// The boxes of a buffer's trackable ROI metas, in meta order.
