@@ -137,10 +137,7 @@ pub fn classify(
             .into_iter()
             .map(|i| Prediction {
                 class_id: i as u32,
-                label: labels
-                    .get(i)
-                    .cloned()
-                    .unwrap_or_else(|| Arc::from(format!("class {i}"))),
+                label: labels.name(i),
                 confidence: outputs[i] as f64,
             })
             // NaN is never at or above a threshold.

@@ -9,9 +9,9 @@
 
 pub use crate::geometry::Mapping;
 use crate::geometry::{Rect, iou_corners};
+use crate::labels::Labels;
 use std::fmt;
 use std::str::FromStr;
-use std::sync::OnceLock;
 
 /// Default minimum confidence of a kept box.
 pub const DEFAULT_THRESHOLD: f32 = 0.25;
@@ -312,8 +312,8 @@ impl ResolvedFormat {
     }
 
     /// The built-in COCO names when the model has 80 classes (for use when no labels are set).
-    pub fn builtin_labels(&self) -> Option<&'static [&'static str]> {
-        (self.num_classes == Some(80)).then(coco_labels)
+    pub fn builtin_labels(&self) -> Option<Labels> {
+        (self.num_classes == Some(80)).then(Labels::coco)
     }
 }
 
@@ -378,15 +378,6 @@ fn guess_format<S: AsRef<[usize]>>(shapes: &[S], labels: Option<usize>) -> Optio
         (false, true) => Some(OutputFormat::Yolov5),
         _ => None,
     }
-}
-
-/// The 80 COCO class names in the order of ultralytics/YOLO class ids.
-pub fn coco_labels() -> &'static [&'static str] {
-    static LABELS: OnceLock<Vec<&'static str>> = OnceLock::new();
-    LABELS.get_or_init(|| {
-        let lines = include_str!("coco_labels.txt").lines().map(str::trim);
-        lines.filter(|l| !l.is_empty()).collect()
-    })
 }
 
 /// One detected object, in frame pixels, clipped to the frame.

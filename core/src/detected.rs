@@ -32,14 +32,6 @@ pub struct Detected {
     pub inference_time: Duration,
 }
 
-/// The label of class `id`: its label, else `class N`.
-pub fn label(labels: &Labels, id: u32) -> Arc<str> {
-    labels
-        .get(id as usize)
-        .cloned()
-        .unwrap_or_else(|| Arc::from(format!("class {id}")))
-}
-
 impl Detected {
     /// The decoder's boxes of a `width` × `height` frame as objects, with `labels`.
     pub fn new(
@@ -56,7 +48,7 @@ impl Detected {
                 let (x, y, w, h) = d.pixel_rect(width, height);
                 Object {
                     id: -n,
-                    label: label(labels, d.class_id),
+                    label: labels.name(d.class_id as usize),
                     class_id: d.class_id,
                     confidence: f64::from(d.confidence),
                     x,

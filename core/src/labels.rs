@@ -1,11 +1,24 @@
-//! Class labels: parsing label files, and the 1000 ImageNet labels built into the plugin.
+//! Class labels: parsing label files, and the lists built into the plugin: the 1000 ImageNet
+//! labels (classifiers) and the 80 COCO ones (detectors).
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 /// The 1000 ImageNet-1k category names in class-id order, as torchvision's weights metadata gives
 /// them (`tools/export_model.py` writes the same list next to the exported model).
 pub const IMAGENET_LABELS_TXT: &str = include_str!("imagenet_labels.txt");
+
+/// The 80 COCO class names in the order of ultralytics/YOLO class ids.
+pub const COCO_LABELS_TXT: &str = include_str!("coco_labels.txt");
+
+// The built-in lists, parsed once: checked-in files that the unit tests parse, so the empty
+// fallback is never taken.
+static IMAGENET: LazyLock<Labels> = LazyLock::new(|| {
+    Labels::parse(IMAGENET_LABELS_TXT.as_bytes()).unwrap_or_else(|_| Labels(Arc::new([])))
+});
+static COCO: LazyLock<Labels> = LazyLock::new(|| {
+    Labels::parse(COCO_LABELS_TXT.as_bytes()).unwrap_or_else(|_| Labels(Arc::new([])))
+});
 
 /// An immutable list of class labels, cheap to clone and share between threads; each label is an
 /// `Arc<str>` so results can carry it without allocating a string per frame.
@@ -44,8 +57,12 @@ impl std::error::Error for LabelsError {}
 impl Labels {
     /// The built-in ImageNet labels.
     pub fn imagenet() -> Self {
-        // The built-in list is a checked-in file that the unit tests parse; it cannot fail here.
-        Self::parse(IMAGENET_LABELS_TXT.as_bytes()).unwrap_or_else(|_| Labels(Arc::new([])))
+        Labels::clone(&IMAGENET)
+    }
+
+    /// The built-in COCO labels.
+    pub fn coco() -> Self {
+        Labels::clone(&COCO)
     }
 
     /// Parses one label per line. Line ends may be `\n` or `\r\n`; surrounding whitespace is
@@ -117,6 +134,14 @@ impl Labels {
     /// The label of `class_id`, or `None` past the end.
     pub fn get(&self, class_id: usize) -> Option<&Arc<str>> {
         self.0.get(class_id)
+    }
+
+    /// The label of `class_id`, or `class N` past the end (a model with more classes than
+    /// labels).
+    pub fn name(&self, class_id: usize) -> Arc<str> {
+        self.get(class_id)
+            .cloned()
+            .unwrap_or_else(|| Arc::from(format!("class {class_id}")))
     }
 }
 

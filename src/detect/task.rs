@@ -145,8 +145,7 @@ impl Task for Detect {
         // No labels given: COCO's 80 for an 80-class model, else class ids name the classes.
         let labels = match (labels, format.builtin_labels()) {
             (Some(labels), _) => labels,
-            (None, Some(coco)) => Labels::from_list(coco.iter().map(|s| s.to_string()).collect())
-                .map_err(|e| format!("the built-in COCO labels: {e}"))?,
+            (None, Some(coco)) => coco,
             (None, None) => {
                 let n = format.num_classes().unwrap_or(0).max(1);
                 Labels::from_list((0..n).map(|i| format!("class {i}")).collect())
