@@ -8,7 +8,7 @@ use gst::prelude::*;
 use gst::subclass::prelude::*;
 use std::sync::LazyLock;
 
-crate::inference_element!(
+crate::infer::inference_element!(
     TorchDetect,
     super::TorchDetect,
     Detect,

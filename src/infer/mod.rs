@@ -129,7 +129,6 @@ pub trait Task: Sized + Send + Sync + 'static {
 /// is" `$about`), and its GObject, GstObject and BaseTransform parts, which delegate to that;
 /// `$settings` is the module with the element's `specs()`, `set()` and `value()` of its
 /// properties. The element writes its `ElementImpl` (metadata, pads).
-#[macro_export]
 macro_rules! inference_element {
     ($imp:ident, $wrapper:ty, $task:ty, $gtype:literal, $cat:literal, $about:literal, $settings:path) => {
         static CAT: std::sync::LazyLock<gst::DebugCategory> = std::sync::LazyLock::new(|| {
@@ -255,3 +254,4 @@ macro_rules! inference_element {
         }
     };
 }
+pub(crate) use inference_element;
