@@ -136,16 +136,20 @@ impl<T: Task> Inference<T> {
         }
     }
 
-    /// The stream, moved to the active model if a hot swap replaced it (what it left is dropped
-    /// by the caller, after the locks).
-    fn stream(&self, params: &T::Params) -> (MutexGuard<'_, Option<Stream<T>>>, Option<Active<T>>) {
+    /// Runs `f` on the stream (None before start) under its lock, the stream first moved to the
+    /// active model if a hot swap replaced it. What it left, maybe the last handle on a model
+    /// thread (which joins that thread), is dropped after the lock.
+    fn with_stream<R>(&self, params: &T::Params, f: impl FnOnce(Option<&mut Stream<T>>) -> R) -> R {
         let active = lock(&self.active).clone();
         let mut stream = lock(&self.stream);
         let left = match (stream.as_mut(), active) {
             (Some(s), Some(a)) => s.follow(&a, params),
             _ => None,
         };
-        (stream, left)
+        let result = f(stream.as_mut());
+        drop(stream);
+        drop(left);
+        result
     }
 
     /// One frame's way through the scheduler; see the module docs.
@@ -164,8 +168,20 @@ impl<T: Task> Inference<T> {
             let s = self.settings();
             (s.inference_interval as u64, T::params(&s))
         };
-        let (mut guard, left) = self.stream(&params);
-        let Some(stream) = guard.as_mut() else {
+        let arrival = Arrival {
+            at: arrived,
+            interval,
+            late,
+        };
+        let step = self.with_stream(&params, |stream| {
+            let stream = stream?;
+            if let Some(live) = live {
+                gst::debug!(self.cat, obj = element, "Upstream is live: {live}");
+                stream.set_live(live);
+            }
+            Some(stream.frame(inbuf, arrival, &params, segment))
+        });
+        let Some(step) = step else {
             return Finished {
                 buffers: vec![],
                 failure: Some(Failure {
@@ -175,18 +191,6 @@ impl<T: Task> Inference<T> {
                 latency_grew: false,
             };
         };
-        if let Some(live) = live {
-            gst::debug!(self.cat, obj = element, "Upstream is live: {live}");
-            stream.set_live(live);
-        }
-        let arrival = Arrival {
-            at: arrived,
-            interval,
-            late,
-        };
-        let step = stream.frame(inbuf, arrival, &params, segment);
-        drop(guard);
-        drop(left);
 
         let counters = step.counters;
         self.publisher.update_stats(|s| {
@@ -206,16 +210,8 @@ impl<T: Task> Inference<T> {
     /// that fails leaves its flow for the next `generate_output` (or EOS) to report.
     fn drain(&self, element: &Element) {
         let params = T::params(&self.settings());
-        let (outs, size) = {
-            let (mut guard, left) = self.stream(&params);
-            let drained = guard.as_mut().map(|s| s.drain(&params));
-            drop(guard);
-            drop(left);
-            match drained {
-                Some(d) => d,
-                None => return,
-            }
-        };
+        let drained = self.with_stream(&params, |s| s.map(|s| s.drain(&params)));
+        let Some((outs, size)) = drained else { return };
         if outs.is_empty() {
             return;
         }
@@ -240,12 +236,11 @@ impl<T: Task> Inference<T> {
     /// QoS, and an async frame still waiting for the model.
     fn reset_stream(&self) {
         let params = T::params(&self.settings());
-        let (mut guard, left) = self.stream(&params);
-        if let Some(stream) = guard.as_mut() {
-            stream.flush(&params);
-        }
-        drop(guard);
-        drop(left);
+        self.with_stream(&params, |s| {
+            if let Some(stream) = s {
+                stream.flush(&params);
+            }
+        });
         lock(&self.ready).clear();
         *lock(&self.pending_error) = None;
         self.publisher.reset_stream();
@@ -427,16 +422,12 @@ impl<T: Task> Inference<T> {
         let info = gst_video::VideoInfo::from_caps(incaps)
             .map_err(|_| gst::loggable_error!(self.cat, "Invalid caps {}", incaps))?;
         let params = T::params(&self.settings());
-        let (mut guard, left) = self.stream(&params);
-        let resizes = match guard.as_mut() {
+        let resizes = self.with_stream(&params, |s| match s {
             None => Err(gst::loggable_error!(self.cat, "Caps before start")),
             Some(stream) => stream
                 .set_format(info)
                 .ok_or_else(|| gst::loggable_error!(self.cat, "Unsupported caps {}", incaps)),
-        };
-        drop(guard);
-        drop(left);
-        let resizes = resizes?;
+        })?;
         gst::debug!(
             self.cat,
             obj = element,
