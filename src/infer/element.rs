@@ -14,9 +14,10 @@
 //! batch hub). `stream` is the only lock held while waiting for the model, and only the
 //! streaming thread takes it (and `stop`, once streaming ended): queries, properties, hot swaps
 //! and other elements never wait for a forward. `reloader` is never held while the loader thread
-//! is joined. Nothing is posted, pushed or logged at warning level with any of them held: errors
-//! found under a lock are carried out of it and posted after, so a synchronous bus handler may
-//! call back into the element (set `model`, say).
+//! is joined. Nothing is posted or pushed with any of them held: errors found under a lock are
+//! carried out of it and posted after, so a synchronous bus handler may call back into the
+//! element (set `model`, say). (Only the analytics meta's warnings, when a meta cannot be added,
+//! are logged under the publisher's `results` lock, which its meta is written under.)
 
 use super::Task;
 use super::backend::Failure;
