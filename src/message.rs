@@ -14,6 +14,38 @@ pub fn clock_time(t: Option<Duration>) -> Option<gst::ClockTime> {
     t.and_then(|t| gst::ClockTime::try_from(t).ok())
 }
 
+/// Sets a result's frame fields: `frame`, `timestamp`, and with `all` the stream's times
+/// (`stream-time`, `running-time`, `duration`). torchdetect's box params and frame meta carry
+/// only the first two.
+pub(crate) fn set_frame(s: &mut gst::StructureRef, frame: &FrameInfo, all: bool) {
+    s.set("frame", frame.number);
+    s.set("timestamp", clock_time(frame.timestamp));
+    if all {
+        s.set("stream-time", clock_time(frame.stream_time));
+        s.set("running-time", clock_time(frame.running_time));
+        s.set("duration", clock_time(frame.duration));
+    }
+}
+
+/// The frame that [`set_frame`]'s fields name; with `all` the stream's times must be there
+/// too, else they are None.
+pub(crate) fn frame_of(s: &gst::StructureRef, all: bool) -> Result<FrameInfo, String> {
+    let err = |field: &str, e: &dyn std::fmt::Display| format!("field `{field}`: {e}");
+    let time = |field: &str| {
+        s.get::<Option<gst::ClockTime>>(field)
+            .map(|t| t.map(Duration::from))
+            .map_err(|e| err(field, &e))
+    };
+    let stream_time = |field: &str| if all { time(field) } else { Ok(None) };
+    Ok(FrameInfo {
+        number: s.get::<u64>("frame").map_err(|e| err("frame", &e))?,
+        timestamp: time("timestamp")?,
+        stream_time: stream_time("stream-time")?,
+        running_time: stream_time("running-time")?,
+        duration: stream_time("duration")?,
+    })
+}
+
 /// Builds the structure:
 ///
 /// | field | type | |
@@ -34,7 +66,7 @@ pub fn clock_time(t: Option<Duration>) -> Option<gst::ClockTime> {
 /// Clock times that are unknown are `GST_CLOCK_TIME_NONE` (`G_MAXUINT64`).
 pub fn to_structure(c: &Classification) -> gst::Structure {
     let top1 = c.top1();
-    gst::Structure::builder(STRUCTURE_NAME)
+    let mut s = gst::Structure::builder(STRUCTURE_NAME)
         .field("label", &*top1.label)
         .field("class-id", top1.class_id as i32)
         .field("confidence", top1.confidence)
@@ -50,16 +82,13 @@ pub fn to_structure(c: &Classification) -> gst::Structure {
             "top-k-confidences",
             gst::Array::new(c.top_k().iter().map(|p| p.confidence)),
         )
-        .field("frame", c.frame.number)
-        .field("timestamp", clock_time(c.frame.timestamp))
-        .field("stream-time", clock_time(c.frame.stream_time))
-        .field("running-time", clock_time(c.frame.running_time))
-        .field("duration", clock_time(c.frame.duration))
-        .field(
-            "inference-time",
-            torchcore::results::nanos(c.inference_time),
-        )
-        .build()
+        .build();
+    set_frame(&mut s, &c.frame, true);
+    s.set(
+        "inference-time",
+        torchcore::results::nanos(c.inference_time),
+    );
+    s
 }
 
 /// The result carried by a `torchclassify` element message, or `None` for any other message.
@@ -107,18 +136,7 @@ pub fn from_structure(s: &gst::StructureRef) -> Result<Classification, String> {
             confidence: c.get::<f64>().map_err(|e| err("top-k-confidences", &e))?,
         });
     }
-    let time = |field: &str| {
-        s.get::<Option<gst::ClockTime>>(field)
-            .map(|t| t.map(Duration::from))
-            .map_err(|e| err(field, &e))
-    };
-    let frame = FrameInfo {
-        number: s.get::<u64>("frame").map_err(|e| err("frame", &e))?,
-        timestamp: time("timestamp")?,
-        stream_time: time("stream-time")?,
-        running_time: time("running-time")?,
-        duration: time("duration")?,
-    };
+    let frame = frame_of(s, true)?;
     let inference_time = Duration::from_nanos(
         s.get::<u64>("inference-time")
             .map_err(|e| err("inference-time", &e))?,

@@ -12,7 +12,7 @@
 //!   structures (`roi-id`, `label`, `class-id`, `confidence`, `x`, `y`, `width`, `height`).
 
 pub use super::task::STRUCTURE_NAME;
-use crate::message::clock_time;
+use crate::message::{frame_of, set_frame};
 use gst::prelude::*;
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,17 +29,6 @@ pub fn register() {
     }
 }
 
-/// The frame fields of a structure: `frame`, `timestamp` (and the stream's times with `all`).
-fn frame_fields(s: &mut gst::StructureRef, frame: &FrameInfo, all: bool) {
-    s.set("frame", frame.number);
-    s.set("timestamp", clock_time(frame.timestamp));
-    if all {
-        s.set("stream-time", clock_time(frame.stream_time));
-        s.set("running-time", clock_time(frame.running_time));
-        s.set("duration", clock_time(frame.duration));
-    }
-}
-
 /// A box's `torchdetect` param on its ROI meta.
 fn param(o: &Object, frame: &FrameInfo) -> gst::Structure {
     let mut s = gst::Structure::builder(STRUCTURE_NAME)
@@ -47,7 +36,7 @@ fn param(o: &Object, frame: &FrameInfo) -> gst::Structure {
         .field("class-id", o.class_id)
         .field("confidence", o.confidence)
         .build();
-    frame_fields(&mut s, frame, false);
+    set_frame(&mut s, frame, false);
     s
 }
 
@@ -57,7 +46,7 @@ pub fn attach(buffer: &mut gst::BufferRef, detected: &Detected) {
     if let Ok(mut meta) = gst::meta::CustomMeta::add(buffer, FRAME_META) {
         let s = meta.mut_structure();
         s.set_name(STRUCTURE_NAME);
-        frame_fields(s, &detected.frame, false);
+        set_frame(s, &detected.frame, false);
         s.set("objects", detected.objects.len() as u32);
     }
     for o in &detected.objects {
@@ -95,26 +84,8 @@ pub fn to_structure(detected: &Detected) -> gst::Structure {
             torchcore::results::nanos(detected.inference_time),
         )
         .build();
-    frame_fields(&mut s, &detected.frame, true);
+    set_frame(&mut s, &detected.frame, true);
     s
-}
-
-/// The frame a structure's frame fields name.
-fn frame_of(s: &gst::StructureRef) -> Result<FrameInfo, String> {
-    let err = |field: &str, e: &dyn std::fmt::Display| format!("field `{field}`: {e}");
-    let time = |field: &str| -> Result<Option<Duration>, String> {
-        match s.get_optional::<Option<gst::ClockTime>>(field) {
-            Ok(t) => Ok(t.flatten().map(Duration::from)),
-            Err(e) => Err(err(field, &e)),
-        }
-    };
-    Ok(FrameInfo {
-        number: s.get::<u64>("frame").map_err(|e| err("frame", &e))?,
-        timestamp: time("timestamp")?,
-        stream_time: time("stream-time")?,
-        running_time: time("running-time")?,
-        duration: time("duration")?,
-    })
 }
 
 /// The result a `torchdetect` element message carries; None for any other message.
@@ -156,7 +127,7 @@ pub fn from_structure(s: &gst::StructureRef) -> Result<Detected, String> {
             .map_err(|e| err("inference-time", &e))?,
     );
     Ok(Detected {
-        frame: frame_of(s)?,
+        frame: frame_of(s, true)?,
         objects,
         inference_time,
     })
@@ -165,7 +136,7 @@ pub fn from_structure(s: &gst::StructureRef) -> Result<Detected, String> {
 /// The frame whose detector result a buffer carries (its `GstTorchDetectMeta`), if any.
 pub fn detected_frame(buffer: &gst::BufferRef) -> Option<FrameInfo> {
     let meta = gst::meta::CustomMeta::from_buffer(buffer, FRAME_META).ok()?;
-    frame_of(meta.structure()).ok()
+    frame_of(meta.structure(), false).ok()
 }
 
 /// A buffer's boxes, read from its ROI metas' `torchdetect` params as a C or Python
