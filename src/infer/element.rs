@@ -92,6 +92,7 @@ struct Finished<T: Task> {
     latency_grew: bool,
 }
 
+/// A duration as a clock time (zero past the clock's range, some 584 years).
 fn clock_time(d: Duration) -> gst::ClockTime {
     gst::ClockTime::try_from(d).unwrap_or(gst::ClockTime::ZERO)
 }

@@ -36,7 +36,7 @@ impl<T: Task> Inference<T> {
             let waited = inferred.is_some();
             if let Some(arrived) = current.filter(|&at| waited && out.arrived == at) {
                 // A frame that waited for its own result: the processing latency.
-                let spent = gst::ClockTime::try_from(arrived.elapsed()).unwrap_or_default();
+                let spent = clock_time(arrived.elapsed());
                 let mut latency = lock(&self.latency);
                 if spent > *latency {
                     *latency = spent * 5 / 4;
