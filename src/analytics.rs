@@ -1,5 +1,7 @@
 //! GStreamer 1.24+ analytics meta (`--features analytics`): results as `GstAnalyticsClsMtd` in
-//! the buffer's `GstAnalyticsRelationMeta`, regions read from `GstAnalyticsODMtd` too.
+//! the buffer's `GstAnalyticsRelationMeta`, regions read from `GstAnalyticsODMtd` too;
+//! torchdetect's boxes as ODMtds, torchtrack's ids as `GstAnalyticsTrackingMtd`s related from
+//! them.
 //!
 //! - A full-frame result is a ClsMtd of the top-k classes (label quarks, confidences), related to
 //!   nothing (as upstream's classifier tensor decoder writes it).
@@ -28,9 +30,22 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
         "torchanalytics",
         gst::DebugColorFlags::empty(),
-        Some("torchclassify's GstAnalytics meta"),
+        Some("GstAnalytics meta of the torch elements"),
     )
 });
+
+/// Adds an ODMtd of `label` at `(x, y, width, height)` (past i32's range: clamped).
+fn add_od(
+    meta: &mut gst::MetaRefMut<'_, AnalyticsRelationMeta, gst::meta::Standalone>,
+    label: &str,
+    (x, y, width, height): (u32, u32, u32, u32),
+    confidence: f32,
+) -> Result<u32, glib::BoolError> {
+    let i = |v: u32| i32::try_from(v).unwrap_or(i32::MAX);
+    let quark = glib::Quark::from_str(label);
+    let od = meta.add_od_mtd(quark, i(x), i(y), i(width), i(height), confidence)?;
+    Ok(od.id())
+}
 
 /// The relation from a region's ODMtd to the ClsMtd of its result.
 pub const RELATION: RelTypes = RelTypes::RELATE_TO;
@@ -181,17 +196,8 @@ pub fn attach_regions(buffer: &mut gst::BufferRef, results: &[(Region, Classific
             let od = match region.od {
                 Some(od) => od,
                 None => {
-                    let quark = glib::Quark::from_str(&region.roi_type);
-                    let i = |v: u32| i32::try_from(v).unwrap_or(i32::MAX);
-                    meta.add_od_mtd(
-                        quark,
-                        i(region.x),
-                        i(region.y),
-                        i(region.width),
-                        i(region.height),
-                        ROI_LOCATION_CONFIDENCE,
-                    )?
-                    .id()
+                    let rect = (region.x, region.y, region.width, region.height);
+                    add_od(&mut meta, &region.roi_type, rect, ROI_LOCATION_CONFIDENCE)?
                 }
             };
             let cls = add_cls(&mut meta, c)?;
@@ -216,18 +222,9 @@ pub fn attach_objects(buffer: &mut gst::BufferRef, objects: &[torchcore::detecte
     let Some(mut meta) = relation_meta(buffer) else {
         return;
     };
-    let i = |v: u32| i32::try_from(v).unwrap_or(i32::MAX);
     for o in objects {
-        let quark = glib::Quark::from_str(&*o.label);
-        let added = meta.add_od_mtd(
-            quark,
-            i(o.x),
-            i(o.y),
-            i(o.width),
-            i(o.height),
-            o.confidence as f32,
-        );
-        if let Err(e) = added {
+        let rect = (o.x, o.y, o.width, o.height);
+        if let Err(e) = add_od(&mut meta, &o.label, rect, o.confidence as f32) {
             gst::warning!(CAT, "Cannot add box {} to the analytics meta: {e}", o.id);
         }
     }
@@ -257,19 +254,7 @@ pub fn attach_tracks(
         let related = (|| {
             let od = match od {
                 Some(od) => od,
-                None => {
-                    let i = |v: u32| i32::try_from(v).unwrap_or(i32::MAX);
-                    let (x, y, w, h) = *rect;
-                    meta.add_od_mtd(
-                        glib::Quark::from_str(label),
-                        i(x),
-                        i(y),
-                        i(w),
-                        i(h),
-                        ROI_LOCATION_CONFIDENCE,
-                    )?
-                    .id()
-                }
+                None => add_od(&mut meta, label, *rect, ROI_LOCATION_CONFIDENCE)?,
             };
             let tracking = meta.add_tracking_mtd(*id, first_seen(*id))?.id();
             meta.set_relation(RELATION, od, tracking)
