@@ -96,7 +96,8 @@ pub enum ResizeMode {
     )]
     CenterCrop = 1,
     #[enum_value(
-        name = "Letterbox: the whole frame, aspect kept, padded with the mean colour",
+        name = "Letterbox: the whole frame, aspect kept, padded (torchdetect: pad-color; \
+                torchclassify: the mean colour)",
         nick = "letterbox"
     )]
     Letterbox = 2,

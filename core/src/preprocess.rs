@@ -1,5 +1,6 @@
-//! Frame → model input: one pass from a mapped packed-RGB video frame (any size, stride and
-//! channel order) to the model's normalised float NCHW input, resizing on the way.
+//! Frame → model input: one pass from a mapped video frame (packed RGB in any channel order,
+//! planar or packed YUV, gray; any size and stride) to the model's normalised float NCHW input,
+//! resizing on the way.
 //!
 //! Everything here is plain data and functions: the frame comes as planes and strides
 //! ([`crate::frame`]).
@@ -32,7 +33,7 @@ pub enum ResizeMode {
     /// The largest centred square times `crop-fraction` (torchvision's evaluation: 0.875,
     /// resize 256 + crop 224).
     CenterCrop,
-    /// The whole frame, aspect kept, padded with the mean colour.
+    /// The whole frame, aspect kept, padded with [`InputSpec::pad`] (None: the mean colour).
     Letterbox,
 }
 
@@ -479,7 +480,7 @@ impl Preprocessor {
             }
         }
         if self.grids.is_empty() {
-            return Ok(()); // an empty region: all mean colour
+            return Ok(()); // an empty region: all pad (or mean) colour
         }
         let plane_len = self.out_width * self.out_height;
         let (p0, rest) = out.split_at_mut(plane_len);
