@@ -270,11 +270,9 @@ impl Task for Classify {
                 number,
                 RECLASSIFY_HORIZON.max(4 * u64::from(params.reclassify)),
             );
-            let (now, later): (Vec<Region>, Vec<Region>) = regions
-                .drain(..)
-                .partition(|r| due.due(r.id, number, params.reclassify));
-            *regions = now;
-            *carried = later;
+            // Each region asked once, in order; the ones not due move to `carried`.
+            let not_due = regions.extract_if(.., |r| !due.due(r.id, number, params.reclassify));
+            carried.extend(not_due);
         }
         buffers.count = regions.len();
         if buffers.input.len() < buffers.count * len {
