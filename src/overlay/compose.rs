@@ -124,14 +124,13 @@ impl Cached {
         Ok(moved)
     }
 
-    /// The composition for `texts` in a frame of `width` × `height` (`None`: nothing of it is
-    /// in the frame). Region outlines come first, then region captions, then the frame's label,
-    /// each drawn over the ones before. Pieces (text, outline edges) rendered for the previous
-    /// frame are reused, and so is the whole composition when nothing changed.
+    /// The composition for `texts`, at the cache's frame size and settings (`None`: nothing of
+    /// it is in the frame). Region outlines come first, then region captions, then the frame's
+    /// label, each drawn over the ones before. Pieces (text, outline edges) rendered for the
+    /// previous frame are reused, and so is the whole composition when nothing changed.
     pub fn composition(
         &mut self,
         texts: &Texts,
-        settings: &Settings,
     ) -> Result<Option<gst_video::VideoOverlayComposition>, String> {
         let (width, height) = (self.width, self.height);
         let mut layout = regions::layout(
@@ -145,10 +144,11 @@ impl Cached {
             let piece = Piece::Caption(text.clone());
             let (tw, th) = self.size(&piece)?;
             let (fw, fh) = (width as usize, height as usize);
-            let (x, y) =
-                settings
-                    .position
-                    .place(fw, fh, tw as usize, th as usize, render::margin(fh));
+            let margin = render::margin(fh);
+            let (x, y) = self
+                .settings
+                .position
+                .place(fw, fh, tw as usize, th as usize, margin);
             layout.push((piece, x as i64, y as i64));
         }
 

@@ -352,7 +352,7 @@ impl BaseTransformImpl for TorchOverlay {
                 Some(c) if c.fits(&settings, width, height) => c,
                 _ => Cached::new(&settings, width, height),
             };
-            state.cached.insert(cached).composition(&texts, &settings)
+            state.cached.insert(cached).composition(&texts)
         }
         .map_err(|e| {
             gst::element_imp_error!(
