@@ -1,5 +1,5 @@
 //! Nothing waits for a forward that does not have to: while the model works on a frame (here a
-//! slow one: qnnpack on one thread at a 640x640 input), an application's LATENCY query and its
+//! slow one: qnnpack on one thread at a 1024x1024 input), an application's LATENCY query and its
 //! property reads and writes answer at once, in blocking mode (a frame waits for its result) and
 //! in async mode through EOS (which waits for the model's last job).
 
@@ -25,7 +25,7 @@ fn worst_and_median(mut times: Vec<Duration>) -> (Duration, Duration) {
 fn probe(mode: &str) -> (Vec<Duration>, Vec<Duration>, f64) {
     let pipeline = gst::parse::launch(&format!(
         "videotestsrc num-buffers=6 ! video/x-raw,format=RGB,width=320,height=240 ! \
-         torchclassify name=c model={} engine=qnnpack num-threads=1 input-size=640 {mode} ! \
+         torchclassify name=c model={} engine=qnnpack num-threads=1 input-size=1024 {mode} ! \
          fakesink sync=false",
         model()
     ))
