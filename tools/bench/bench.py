@@ -148,10 +148,15 @@ def median(values):
     return values[len(values) // 2] if values else None
 
 
+def median_round(rounds: list, key: str) -> dict:
+    """The round (a dict) whose `key` is the median of the rounds'."""
+    return sorted(rounds, key=lambda x: x[key])[len(rounds) // 2]
+
+
 def row(name, engine, threads, inp, rounds, seeds=None, raws=None) -> dict:
     """One table row from the same measurement's rounds: the round with the median fps, and the
     medians of the per-round ratios to the seed loop and to the raw model measured beside it."""
-    r = sorted(rounds, key=lambda x: x["fps"])[len(rounds) // 2]
+    r = median_round(rounds, "fps")
     d = {"name": name, "engine": engine, "threads": threads, "input": inp, "frames": r["frames"],
          "fps": round(r["fps"], 2), "total_ms": round(r["total_ms"], 3), "model_ms": round(r["model_ms"], 3),
          "rounds": len(rounds)}
@@ -278,7 +283,7 @@ def regions_batched(inp, rounds: int, frames: int) -> None:
     print("|---|---|---|---|---|---|")
     rows = []
     for batch, runs in got.items():
-        r = sorted(runs, key=lambda x: x["fps"])[len(runs) // 2]
+        r = median_round(runs, "fps")
         rows.append({"name": f"regions-max-batch-{batch}", **r})
         print(f"| {'8 (one forward)' if batch == 8 else '1 (eight forwards)'} | {r['fps']:.1f} | {r['total_ms']:.2f} | "
               f"{r['region_ms']:.2f} | {r['model_ms']:.2f} | {r['mean_batch_size']:.1f} |")
@@ -311,10 +316,6 @@ def detect_run(clip: str, frames: int, chain: str, *names: str) -> dict:
     """examples/detect_bench.rs: `frames` of the clip's 640x480 RGB frames through `appsrc ! CHAIN !
     fakesink` (CHAIN: the argument `chain`): the stats of the elements `names`."""
     return last_json(sh([DETECT_BENCH, clip, "640", "480", str(frames), chain, *names], env=detect_env()))
-
-
-def median_round(rounds: list, key: str) -> dict:
-    return sorted(rounds, key=lambda x: x[key])[len(rounds) // 2]
 
 
 NMS_LINE = re.compile(r"^decode\+NMS (?P<case>.+?)\s+median\s+(?P<median>[\d.]+) µs\s+mean\s+(?P<mean>[\d.]+) µs\s+"
