@@ -330,6 +330,7 @@ def detect_outside(clip: str, rounds: int, quick: bool) -> list:
     """torchdetect's time outside the model, 640x480 RGB letterboxed to 640x640, for N = 10 and
     100 boxes per frame: the fixed-head model (a forward of ~nothing: what the element spends) and
     YOLOv8n's forward with the same head, side by side in each round."""
+    # (10, 100): tools/bench/detect_models.py's BOXES, the box counts it exports models for.
     configs = [(n, kind) for n in (10, 100) for kind in ("yolov8-fixed", "yolov8n")]
     frames = {"yolov8-fixed": 60 if quick else 90, "yolov8n": 20 if quick else 30}
     got = {c: [] for c in configs}
