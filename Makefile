@@ -152,7 +152,9 @@ fuzz:
 # libtorch (tools/rootfs.sh, tools/cross-aarch64.sh; roots cached in $(DATA_DIR)/rootfs, made as
 # root, nothing installed on the host); then test it in the arm64 root under qemu.
 # On aarch64 itself (a Pi) `make test-aarch64` runs those tests natively after the same set-up as
-# `make demo` (tools/test-aarch64.sh); on a PC it runs that in the arm64 root.
+# `make demo` (tools/test-aarch64.sh); on a PC it runs that in the arm64 root, with test models of
+# its own (target/test-models-aarch64): the checkout is mounted at the same path there, and the
+# host's target/test-models (bgr255.pt wraps the host's model) must not be rewritten from the root.
 ROOTFS = ROOTFS_DIR=$(DATA_DIR)/rootfs tools/rootfs.sh
 
 ifeq ($(shell uname -m),aarch64)
@@ -168,7 +170,8 @@ aarch64:
 
 test-aarch64: aarch64
 	ROOTFS_BIND="$(wildcard $(SHARED))" $(ROOTFS) debian13-arm64 \
-		make test-aarch64 SHARED=$(or $(realpath $(SHARED)),$(SHARED))
+		make test-aarch64 SHARED=$(or $(realpath $(SHARED)),$(SHARED)) \
+		TEST_MODELS=$(CURDIR)/target/test-models-aarch64
 endif
 
 # Debian 13 (GStreamer 1.26, the GstAnalytics meta) in a cached amd64 root (tools/rootfs.sh

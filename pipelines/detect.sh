@@ -16,7 +16,8 @@
 # an 80-class model gets COCO's names built in. CLASSIFY holds torchclassify's properties (by
 # default the ImageNet MobileNetV2: the nearest of its 1000 classes for each box); CLASSIFY=none
 # leaves the classifier out. With a camera, libcamerasrc (a Raspberry Pi's camera module) where
-# it exists, else v4l2src (a USB webcam).
+# it exists, else v4l2src (a USB webcam); CAMERA="v4l2src device=/dev/video1" (any source element
+# and its properties) picks another, as in pipelines/camera.sh.
 set -euo pipefail
 if [ $# -lt 1 ]; then
   echo "usage: $0 DETECTOR [camera|VIDEO]" >&2
@@ -26,7 +27,11 @@ detector=$1
 [ -f "$detector" ] || { echo "no such detector: $detector" >&2; exit 1; }
 input=${2:-camera}
 if [ "$input" = camera ]; then
-  if gst-inspect-1.0 --exists libcamerasrc; then src=(libcamerasrc); else src=(v4l2src); fi
+  if [ -z "${CAMERA:-}" ]; then
+    if gst-inspect-1.0 --exists libcamerasrc; then CAMERA=libcamerasrc; else CAMERA=v4l2src; fi
+  fi
+  # shellcheck disable=SC2206 # CAMERA is an element and its properties
+  src=($CAMERA)
 else
   [ -f "$input" ] || { echo "no such file: $input" >&2; exit 1; }
   src=(filesrc location="$input" ! decodebin)

@@ -41,10 +41,6 @@ APT_RUN=(python3 python3-venv gstreamer1.0-tools python3-gst-1.0 gir1.2-gst-plug
 # What `make test` needs besides.
 APT_TEST=(gstreamer1.0-libav xvfb xauth tesseract-ocr tesseract-ocr-eng mosquitto
   opencv-data) # opencv-data: facedetect's Haar cascades, only a Recommends of gstreamer1.0-opencv
-# The element packages `make demo` needs: decodebin, videoconvert, the clip's demuxer and decoder,
-# v4l2src, autovideosink and an X sink for it (and ARCH_ELEMENTS' where they are installed).
-DEMO_ELEMENT_PACKAGES=(libgstreamer1.0-0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good
-  gstreamer1.0-x)
 # Every GStreamer element that the tests, pipelines/, examples/ and tools/ use, with the Debian
 # package that has it; deps installs these packages too. tools/check_elements.py (run by
 # `make test`) fails when a source names an element missing here, or an element here is not in
@@ -66,6 +62,15 @@ ELEMENTS=(
   matroskademux=gstreamer1.0-plugins-good vp8dec=gstreamer1.0-plugins-good
   pngdec=gstreamer1.0-plugins-good jpegdec=gstreamer1.0-plugins-good
 )
+# The elements `make demo` needs: filesrc, decodebin, videoconvert, the clip's demuxer and
+# decoder, v4l2src, autovideosink and an X sink for it. `deps demo` installs their packages as
+# ELEMENTS maps them (an element missing there stops the script: unbound variable), and
+# ARCH_ELEMENTS' where they are installed.
+DEMO_ELEMENTS=(filesrc decodebin videoconvert matroskademux vp8dec v4l2src autovideosink ximagesink)
+declare -A PACKAGE_OF
+for e in "${ELEMENTS[@]}"; do PACKAGE_OF[${e%%=*}]=${e#*=}; done
+DEMO_ELEMENT_PACKAGES=()
+for e in "${DEMO_ELEMENTS[@]}"; do DEMO_ELEMENT_PACKAGES+=("${PACKAGE_OF[$e]}"); done
 
 # Elements whose package is installed only on the architectures (Debian's names) after the `@`:
 # the Raspberry Pi camera module's libcamerasrc (libcamera; on a PC cameras are USB webcams, for

@@ -43,10 +43,17 @@ check() { # name, then a command that must succeed
   sed 's/^/       /' "$out/log" | tail -20
 }
 
+# The label of each torchclassify message on stdin (gst-launch-1.0 -m output lines), one a line;
+# given FIELD TYPE PATTERN, each followed by a tab and the value of the later field
+# FIELD=(TYPE)PATTERN.
+label_of() {
+  local rest="" value=""
+  [ $# -eq 3 ] && rest=".* $1=($2)\\($3\\)" value='\t\4'
+  sed -n 's/.* label=(string)\("\([^"]*\)"\|\([^,;]*\)\)'"$rest"'.*/\2\3'"$value"'/p' | sed 's/\\//g'
+}
 # The labels of ELEMENT's torchclassify messages in gst-launch-1.0 -m output FILE, one a line.
 labels() {
-  grep "from element \"$2\" (element): torchclassify," "$1" |
-    sed -n 's/.* label=(string)\("\([^"]*\)"\|\([^,;]*\)\).*/\2\3/p' | sed 's/\\//g'
+  grep "from element \"$2\" (element): torchclassify," "$1" | label_of
 }
 # A field of ELEMENT's last torchclassify-stats message.
 stat() {
@@ -97,8 +104,7 @@ clip() { # the whole clip (3 s, 30 frames): the top-1 most frames of each second
     torchclassify stats-interval=600000 ! fakesink >"$out/clip" 2>&1 || { tail -20 "$out/clip"; return 1; }
   local seconds
   seconds=$(grep 'from element "torchclassify0" (element): torchclassify,' "$out/clip" |
-    sed -n 's/.* label=(string)\("\([^"]*\)"\|\([^,;]*\)\).* timestamp=(guint64)\([0-9]*\).*/\4 \2\3/p' |
-    sed 's/\\//g' | awk '{ s = int($1 / 1e9); $1 = ""; sub(/^ /, ""); n[s " " $0]++ }
+    label_of timestamp guint64 '[0-9]*' | awk -F'\t' '{ n[int($2 / 1e9) " " $1]++ }
       END { for (k in n) print k "\t" n[k] }' | sort -t$'\t' -k1,1n -k2,2nr |
     awk -F'\t' '{ split($1, a, " "); if (!(a[1] in best)) { best[a[1]] = substr($1, length(a[1]) + 2); print best[a[1]] } }' |
     paste -sd,)
@@ -124,7 +130,7 @@ same_answers() { # the venv's torch and the plugin's libtorch on the same 224x22
   while IFS=$'\t' read -r image label _id confidence; do
     name=$(basename "$image")
     element=$(grep "from element \"${name%.*}\" (element): torchclassify," "$out/same" | head -1 |
-      sed -n 's/.* label=(string)\("\([^"]*\)"\|\([^,;]*\)\).* confidence=(double)\([0-9.e-]*\).*/\2\3\t\4/p' | sed 's/\\//g')
+      label_of confidence double '[0-9.e-]*')
     echo "$name: torch $torch_version: $label ($confidence); plugin (libtorch $(cat "$LIBTORCH_DIR/build-version")):" \
       "${element%%$'\t'*} ($(printf '%.4f' "${element#*$'\t'}"))"
     [ "${element%%$'\t'*}" = "$label" ] || { echo "top-1 differs"; return 1; }

@@ -1,15 +1,16 @@
 #!/usr/bin/env python3
 """Top-1 of a TorchScript classifier run by Python's torch on images decoded by GStreamer to SxS RGB.
 
-    top1.py MODEL IMAGE... [--engine qnnpack] [--size 224]
+    top1.py MODEL IMAGE...
 
-Each image goes through `decodebin ! videoconvert ! videoscale` to SxS RGB (tools/rawclip.py), is
-normalised as the model config file beside MODEL says (torchvision's ImageNet mean/std of 0..1
-pixels when there is none) and classified under the quantized engine given (default: the one the
-model records, `gst_torch_engine()`). A torchclassify behind the same `videoscale` to SxS RGB gets
-the same bytes, so `make test-aarch64` compares the two: the model exported by the venv's torch
-(2.9.1 on aarch64) against the plugin's libtorch (2.13.0). Prints one line per image:
-IMAGE<TAB>label<TAB>class id<TAB>confidence. Runs in the venv (torch; no torchvision needed).
+Each image goes through `decodebin ! videoconvert ! videoscale` to SxS RGB (tools/rawclip.py; S the
+model config file's input-size, else 224), is normalised as the model config file beside MODEL says
+(torchvision's ImageNet mean/std of 0..1 pixels when there is none) and classified under the
+quantized engine the model records (`gst_torch_engine()`; none: torch's default). A torchclassify
+behind the same `videoscale` to SxS RGB gets the same bytes, so `make test-aarch64` compares the
+two: the model exported by the venv's torch (2.9.1 on aarch64) against the plugin's libtorch
+(2.13.0). Prints one line per image: IMAGE<TAB>label<TAB>class id<TAB>confidence. Runs in the venv
+(torch; no torchvision needed).
 """
 
 import argparse
@@ -26,15 +27,13 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("model", type=Path)
     ap.add_argument("images", nargs="+")
-    ap.add_argument("--engine", default=None, help="quantized engine (default: the model's record)")
-    ap.add_argument("--size", type=int, default=None, help="input size (default: the model config's, else 224)")
     args = ap.parse_args()
 
     import torch
 
     config_path = args.model.with_suffix(".json")
     config = json.loads(config_path.read_text()) if config_path.is_file() else {}
-    size = args.size or config.get("input-size", 224)
+    size = config.get("input-size", 224)
     mean = torch.tensor(config.get("mean", [0.485, 0.456, 0.406])).view(1, 3, 1, 1)
     std = torch.tensor(config.get("std", [0.229, 0.224, 0.225])).view(1, 3, 1, 1)
     scale = config.get("pixel-scale", 1 / 255)
@@ -43,7 +42,7 @@ def main() -> int:
     labels = labels_path.read_text().splitlines()
 
     model = torch.jit.load(str(args.model))
-    engine = args.engine or (model.gst_torch_engine() if hasattr(model, "gst_torch_engine") else "")
+    engine = model.gst_torch_engine() if hasattr(model, "gst_torch_engine") else ""
     if engine:
         torch.backends.quantized.engine = engine
         model = torch.jit.load(str(args.model))  # packed again for the engine

@@ -148,10 +148,15 @@ def median(values):
     return values[len(values) // 2] if values else None
 
 
+def median_round(rounds: list, key: str) -> dict:
+    """The round (a dict) whose `key` is the median of the rounds'."""
+    return sorted(rounds, key=lambda x: x[key])[len(rounds) // 2]
+
+
 def row(name, engine, threads, inp, rounds, seeds=None, raws=None) -> dict:
     """One table row from the same measurement's rounds: the round with the median fps, and the
     medians of the per-round ratios to the seed loop and to the raw model measured beside it."""
-    r = sorted(rounds, key=lambda x: x["fps"])[len(rounds) // 2]
+    r = median_round(rounds, "fps")
     d = {"name": name, "engine": engine, "threads": threads, "input": inp, "frames": r["frames"],
          "fps": round(r["fps"], 2), "total_ms": round(r["total_ms"], 3), "model_ms": round(r["model_ms"], 3),
          "rounds": len(rounds)}
@@ -278,7 +283,7 @@ def regions_batched(inp, rounds: int, frames: int) -> None:
     print("|---|---|---|---|---|---|")
     rows = []
     for batch, runs in got.items():
-        r = sorted(runs, key=lambda x: x["fps"])[len(runs) // 2]
+        r = median_round(runs, "fps")
         rows.append({"name": f"regions-max-batch-{batch}", **r})
         print(f"| {'8 (one forward)' if batch == 8 else '1 (eight forwards)'} | {r['fps']:.1f} | {r['total_ms']:.2f} | "
               f"{r['region_ms']:.2f} | {r['model_ms']:.2f} | {r['mean_batch_size']:.1f} |")
@@ -313,10 +318,6 @@ def detect_run(clip: str, frames: int, chain: str, *names: str) -> dict:
     return last_json(sh([DETECT_BENCH, clip, "640", "480", str(frames), chain, *names], env=detect_env()))
 
 
-def median_round(rounds: list, key: str) -> dict:
-    return sorted(rounds, key=lambda x: x[key])[len(rounds) // 2]
-
-
 NMS_LINE = re.compile(r"^decode\+NMS (?P<case>.+?)\s+median\s+(?P<median>[\d.]+) µs\s+mean\s+(?P<mean>[\d.]+) µs\s+"
                       r"min\s+(?P<min>[\d.]+) µs\s+max\s+(?P<max>[\d.]+) µs\s+\|\s+(?P<passed>\d+) pass threshold, "
                       r"(?P<invalid>\d+) invalid, (?P<suppressed>\d+) suppressed, (?P<over>\d+) over limit, "
@@ -329,6 +330,7 @@ def detect_outside(clip: str, rounds: int, quick: bool) -> list:
     """torchdetect's time outside the model, 640x480 RGB letterboxed to 640x640, for N = 10 and
     100 boxes per frame: the fixed-head model (a forward of ~nothing: what the element spends) and
     YOLOv8n's forward with the same head, side by side in each round."""
+    # (10, 100): tools/bench/detect_models.py's BOXES, the box counts it exports models for.
     configs = [(n, kind) for n in (10, 100) for kind in ("yolov8-fixed", "yolov8n")]
     frames = {"yolov8-fixed": 60 if quick else 90, "yolov8n": 20 if quick else 30}
     got = {c: [] for c in configs}

@@ -2,9 +2,9 @@
 """The detectors of `make bench`'s detection rows (tools/bench/bench.py), exported into a directory
 (run with the venv's python; offline, random weights, nothing downloaded):
 
-    detect_models.py OUT_DIR --frames RAW_RGB WIDTH HEIGHT [--boxes 10 100] [--ssdlite-score 0.02]
+    detect_models.py OUT_DIR --frames RAW_RGB WIDTH HEIGHT
 
-writes, for each N of --boxes:
+writes, for each N of BOXES (10 and 100, the box counts bench.py's rows measure):
 
   yolov8-fixed-N.pt   a YOLOv8-shaped detector whose output [1, 84, 8400] (cx, cy, w, h in input
                       pixels, then 80 class scores per candidate) is a fixed head holding exactly N
@@ -21,7 +21,7 @@ writes, for each N of --boxes:
 and once:
 
   ssdlite.pt          torchvision's ssdlite320_mobilenet_v3_large(weights=None,
-                      weights_backbone=None, score_thresh=--ssdlite-score) with its batch norms'
+                      weights_backbone=None, score_thresh=0.02) with its batch norms'
                       statistics measured on the frames of RAW_RGB (packed RGB, WIDTH x HEIGHT,
                       letterboxed to 320x320 as the element does; see calibrated_ssdlite), wrapped
                       (SsdliteBoxes) to take [1, 3, 320, 320] 0..1 RGB (its transform normalises
@@ -58,6 +58,12 @@ SIZE = 640
 STRIDES = (8, 16, 32)
 CANDIDATES = sum((SIZE // s) ** 2 for s in STRIDES)  # 8400
 COPIES = 4
+# The fixed heads' box counts: bench.py's detect_outside() reads yolov8-fixed-N.pt and yolov8n-N.pt
+# for these N (its own (10, 100)).
+BOXES = (10, 100)
+# SSDlite's score_thresh (torchvision's default 0.001 lets thousands of candidates of random
+# weights into NMS).
+SSDLITE_SCORE = 0.02
 
 
 def fixed_head(n: int, seed: int = 0) -> torch.Tensor:
@@ -355,12 +361,8 @@ def save(module: nn.Module, path: str, example: torch.Tensor) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("out")
-    ap.add_argument("--boxes", nargs="+", type=int, default=[10, 100])
     ap.add_argument("--frames", nargs=3, metavar=("RAW_RGB", "WIDTH", "HEIGHT"), required=True,
                     help="packed RGB frames for SSDlite's batch norm statistics")
-    ap.add_argument("--ssdlite-score", type=float, default=0.02,
-                    help="SSDlite's score_thresh (torchvision's default 0.001 lets thousands of "
-                         "candidates of random weights into NMS)")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     began = time.time()
@@ -368,7 +370,7 @@ def main() -> int:
     files = []
     net = None
     x = torch.rand(1, 3, SIZE, SIZE)
-    for n in args.boxes:
+    for n in BOXES:
         head = fixed_head(n)
         for name, cost in [(f"yolov8-fixed-{n}.pt", False), (f"yolov8n-{n}.pt", True)]:
             path = os.path.join(args.out, name)
@@ -384,7 +386,7 @@ def main() -> int:
     info_path = os.path.join(args.out, "ssdlite.export.json")
     frames, width, height = args.frames[0], int(args.frames[1]), int(args.frames[2])
     info = {"frames": os.path.abspath(frames), "frames_bytes": os.path.getsize(frames),
-            "score_thresh": args.ssdlite_score}
+            "score_thresh": SSDLITE_SCORE}
     files += [path, labels]
     try:
         with open(info_path) as f:
@@ -395,7 +397,7 @@ def main() -> int:
         from torchvision.models.detection import SSDLite320_MobileNet_V3_Large_Weights
         torch.manual_seed(0)
         calibration = letterboxed(frames, width, height, 320)
-        save(SsdliteBoxes(calibrated_ssdlite(calibration, args.ssdlite_score)), path, calibration[:1])
+        save(SsdliteBoxes(calibrated_ssdlite(calibration, SSDLITE_SCORE)), path, calibration[:1])
         categories = SSDLite320_MobileNet_V3_Large_Weights.DEFAULT.meta["categories"]
         with open(labels, "w") as f:
             f.write("\n".join(categories) + "\n")
