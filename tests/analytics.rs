@@ -15,7 +15,10 @@ use gst_analytics::{
 };
 use gsttorch::{Classification, ClassificationMeta, Region, message, meta};
 mod common;
-use common::{CAT, ESPRESSO, ORANGE, frame_as, init, model, push_through, tile};
+use common::{
+    BLUE, CAT, DARK, ESPRESSO, ORANGE, RED, frame_as, init, model, push_through, rgb_caps,
+    rgb_frame, tile,
+};
 use std::ops::RangeInclusive;
 
 /// A ClsMtd as read back: (label, confidence) best first.
@@ -412,25 +415,8 @@ fn tracking_mtds_are_untouched() {
 
 /// A dark 320x240 RGB frame with a red and a blue rectangle, for the test detector.
 fn shapes_frame() -> (gst::Caps, gst::Buffer) {
-    let (w, h) = (320usize, 240usize);
-    let mut data = vec![20u8; w * h * 3];
-    for (rgb, x0, y0, bw, bh) in [
-        ([220u8, 30, 30], 40, 60, 64, 48),
-        ([30, 30, 220], 200, 120, 32, 40),
-    ] {
-        for y in y0..y0 + bh {
-            for x in x0..x0 + bw {
-                data[(y * w + x) * 3..(y * w + x) * 3 + 3].copy_from_slice(&rgb);
-            }
-        }
-    }
-    let caps = gst::Caps::builder("video/x-raw")
-        .field("format", "RGB")
-        .field("width", w as i32)
-        .field("height", h as i32)
-        .field("framerate", gst::Fraction::new(10, 1))
-        .build();
-    (caps, gst::Buffer::from_mut_slice(data))
+    let rects = [(RED, 40, 60, 64, 48), (BLUE, 200, 120, 32, 40)];
+    (rgb_caps(320, 240), rgb_frame(320, 240, DARK, &rects))
 }
 
 #[test]

@@ -6,43 +6,12 @@
 //! detector of the format asked for.
 
 mod common;
-use common::{init, push_through, scratch, test_model};
+use common::{
+    BLUE, DARK, GREEN, RED, Solid, init, push_through, rgb_caps, rgb_frame, scratch, test_model,
+};
 use gst::prelude::*;
 use gsttorch::detect::meta;
 use gsttorch::torchcore::detected::Detected;
-
-/// A dark RGB frame of `width` × `height` with solid rectangles `(r, g, b, x, y, w, h)`.
-fn frame(
-    width: usize,
-    height: usize,
-    rects: &[([u8; 3], usize, usize, usize, usize)],
-) -> gst::Buffer {
-    let mut data = vec![20u8; width * height * 3];
-    for &(rgb, x, y, w, h) in rects {
-        for row in y..y + h {
-            for col in x..x + w {
-                let i = (row * width + col) * 3;
-                data[i..i + 3].copy_from_slice(&rgb);
-            }
-        }
-    }
-    gst::Buffer::from_mut_slice(data)
-}
-
-const RED: [u8; 3] = [220, 30, 30];
-const GREEN: [u8; 3] = [30, 200, 30];
-const BLUE: [u8; 3] = [30, 30, 220];
-
-fn caps(width: usize, height: usize) -> gst::Caps {
-    // RGB rows of a multiple of 4 bytes: no padding for the widths used here.
-    assert_eq!(width * 3 % 4, 0);
-    gst::Caps::builder("video/x-raw")
-        .field("format", "RGB")
-        .field("width", width as i32)
-        .field("height", height as i32)
-        .field("framerate", gst::Fraction::new(10, 1))
-        .build()
-}
 
 fn element(description: &str) -> gst::Element {
     init();
@@ -102,11 +71,14 @@ fn detect(
     properties: &str,
     width: usize,
     height: usize,
-    rects: &[([u8; 3], usize, usize, usize, usize)],
+    rects: &[Solid],
 ) -> (gst::Buffer, Vec<Detected>) {
     let e = element(&format!("torchdetect {properties}"));
-    let (out, messages, _h) =
-        push_through(&e, &caps(width, height), vec![frame(width, height, rects)]);
+    let (out, messages, _h) = push_through(
+        &e,
+        &rgb_caps(width, height),
+        vec![rgb_frame(width, height, DARK, rects)],
+    );
     let detected = messages
         .iter()
         .filter_map(|m| meta::from_message(m))
@@ -225,7 +197,11 @@ fn an_80_class_model_gets_cocos_names_and_filters_apply() {
     // The green box is 20x20: below min-size 30 it is dropped, and counted (it and its three
     // overlapping candidates: the size filter comes before NMS).
     let e = element(&format!("torchdetect name=d model={model} min-size=30"));
-    let (out, _, h) = push_through(&e, &caps(320, 240), vec![frame(320, 240, &rects)]);
+    let (out, _, h) = push_through(
+        &e,
+        &rgb_caps(320, 240),
+        vec![rgb_frame(320, 240, DARK, &rects)],
+    );
     assert_eq!(boxes(&out[0]).len(), 2);
     let d = h
         .element()
@@ -251,11 +227,16 @@ fn results_file_has_a_line_per_frame_with_its_objects() {
     );
     let e = element(&format!("torchdetect {props}"));
     let frames = vec![
-        frame(320, 240, &[(RED, 10, 10, 40, 40)]),
-        frame(320, 240, &[]),
-        frame(320, 240, &[(RED, 20, 10, 40, 40), (BLUE, 100, 100, 30, 30)]),
+        rgb_frame(320, 240, DARK, &[(RED, 10, 10, 40, 40)]),
+        rgb_frame(320, 240, DARK, &[]),
+        rgb_frame(
+            320,
+            240,
+            DARK,
+            &[(RED, 20, 10, 40, 40), (BLUE, 100, 100, 30, 30)],
+        ),
     ];
-    let (out, _, h) = push_through(&e, &caps(320, 240), frames);
+    let (out, _, h) = push_through(&e, &rgb_caps(320, 240), frames);
     drop(h); // stops the element: the file is flushed
     let lines = json_lines(&path);
     assert_eq!(lines.len(), 3);
@@ -405,9 +386,9 @@ fn shared_async_and_hot_swapped_as_torchclassify_is() {
         element(&format!("torchdetect {props}")),
         element(&format!("torchdetect {props}")),
     );
-    let frames = || vec![frame(320, 240, &[(RED, 10, 10, 40, 40)]); 2];
-    let (out_a, _, ha) = push_through(&a, &caps(320, 240), frames());
-    let (out_b, _, hb) = push_through(&b, &caps(320, 240), frames());
+    let frames = || vec![rgb_frame(320, 240, DARK, &[(RED, 10, 10, 40, 40)]); 2];
+    let (out_a, _, ha) = push_through(&a, &rgb_caps(320, 240), frames());
+    let (out_b, _, hb) = push_through(&b, &rgb_caps(320, 240), frames());
     assert_eq!(common::threads_named("torchdetect-mod"), 1);
     assert!(out_a.iter().chain(&out_b).all(|o| boxes(o).len() == 1));
     drop((ha, hb));

@@ -6,7 +6,10 @@
 use gst::prelude::*;
 use gsttorch::{Classification, Region, message, meta};
 mod common;
-use common::{CAT, ESPRESSO, ORANGE, init, model, push_through, scratch, test_model, tile};
+use common::{
+    CAT, ESPRESSO, ORANGE, init, model, push_through, rgb_caps, rgb_frame, scratch, test_model,
+    tile,
+};
 use std::ops::RangeInclusive;
 
 /// The 2x2 frame: cat, coffee / orange, coffee; each quadrant's classes.
@@ -393,22 +396,9 @@ fn interval_carries_results_by_roi_id_and_async_posts_per_region() {
 fn threshold_applies_per_region() {
     // multilabel.pt: a yellow region scores red and green high, a black one nothing.
     init();
-    let (w, h) = (64u32, 32u32);
-    let mut data = vec![0u8; (w * h * 3) as usize];
-    for y in 0..h {
-        for x in 0..w / 2 {
-            let p = ((y * w + x) * 3) as usize;
-            data[p..p + 3].copy_from_slice(&[255, 255, 0]);
-        }
-    }
-    let caps = gst::Caps::builder("video/x-raw")
-        .field("format", "RGB")
-        .field("width", w as i32)
-        .field("height", h as i32)
-        .field("framerate", gst::Fraction::new(1, 1))
-        .build();
+    let caps = rgb_caps(64, 32);
     let (frame, ids) = with_regions(
-        &gst::Buffer::from_mut_slice(data),
+        &rgb_frame(64, 32, 0, &[([255, 255, 0], 0, 0, 32, 32)]),
         &[("yellow", (0, 0, 32, 32)), ("black", (32, 0, 32, 32))],
     );
     let (out, messages, stats) = classify(
