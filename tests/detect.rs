@@ -7,7 +7,8 @@
 
 mod common;
 use common::{
-    BLUE, DARK, GREEN, RED, Solid, init, push_through, rgb_caps, rgb_frame, scratch, test_model,
+    BLUE, DARK, GREEN, RED, Solid, init, json_lines, push_through, rgb_caps, rgb_frame, scratch,
+    test_model,
 };
 use gst::prelude::*;
 use gsttorch::detect::meta;
@@ -47,15 +48,6 @@ fn only(found: &[(String, u32, u32, u32, u32)], label: &str) -> (u32, u32, u32, 
     assert_eq!(same.len(), 1, "one {label} box in {found:?}");
     let b = same[0];
     (b.1, b.2, b.3, b.4)
-}
-
-/// A results file's JSON lines.
-fn json_lines(path: &std::path::Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
 }
 
 /// The number of objects of each line.

@@ -7,8 +7,8 @@ use gst::prelude::*;
 use gsttorch::{Classification, Region, message, meta};
 mod common;
 use common::{
-    CAT, ESPRESSO, ORANGE, init, model, push_through, rgb_caps, rgb_frame, scratch, test_model,
-    tile,
+    CAT, ESPRESSO, ORANGE, init, json_lines, model, push_through, rgb_caps, rgb_frame, scratch,
+    test_model, tile,
 };
 use std::ops::RangeInclusive;
 
@@ -133,11 +133,7 @@ fn four_photos_four_regions_one_forward() {
     assert_eq!(stats.get::<u64>("regions").unwrap(), 4);
     assert_eq!(stats.get::<u64>("inferences").unwrap(), 1);
     // One JSON line with the four objects.
-    let text = std::fs::read_to_string(&results).unwrap();
-    let lines: Vec<serde_json::Value> = text
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = json_lines(&results);
     assert_eq!(lines.len(), 1);
     let objects = lines[0]["objects"].as_array().unwrap();
     assert_eq!(objects.len(), 4);
@@ -440,12 +436,8 @@ fn torchpublish_publishes_every_region_of_a_frame() {
     h.push_and_pull(frame).unwrap();
     h.push_event(gst::event::Eos::new());
     drop(h);
-    let text = std::fs::read_to_string(&file).unwrap();
-    let lines: Vec<serde_json::Value> = text
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    assert_eq!(lines.len(), 1, "{text}");
+    let lines = json_lines(&file);
+    assert_eq!(lines.len(), 1, "{lines:?}");
     assert_eq!(lines[0]["source"], "cam1");
     let objects = lines[0]["objects"].as_array().unwrap();
     assert_eq!(objects.len(), 4);

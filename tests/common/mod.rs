@@ -184,6 +184,16 @@ pub fn rgb_frame(width: usize, height: usize, background: u8, rects: &[Solid]) -
     gst::Buffer::from_mut_slice(data)
 }
 
+/// A results file's JSON lines, each parsed (panics naming the file if it cannot be read or a
+/// line is no JSON).
+pub fn json_lines(path: &std::path::Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{}: {e}: {l}", path.display())))
+        .collect()
+}
+
 /// Photos decoded to 224x224 RGB and tiled `columns` wide into one RGB frame (rows of
 /// `photos.len() / columns`), PTS 0.
 pub fn tile(photos: &[&str], columns: usize) -> (gst::Caps, gst::Buffer) {
