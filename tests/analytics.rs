@@ -16,7 +16,7 @@ use gst_analytics::{
 use gsttorch::{Classification, ClassificationMeta, Region, message, meta};
 mod common;
 use common::{
-    BLUE, CAT, DARK, ESPRESSO, ORANGE, RED, frame_as, init, model, push_through, rgb_caps,
+    BLUE, CAT, DARK, ESPRESSO, ORANGE, RED, element, frame_as, init, model, push_through, rgb_caps,
     rgb_frame, tile,
 };
 use std::ops::RangeInclusive;
@@ -421,18 +421,13 @@ fn shapes_frame() -> (gst::Caps, gst::Buffer) {
 
 #[test]
 fn torchdetect_adds_an_od_mtd_per_box_and_torchtrack_a_tracking_mtd_related_from_it() {
-    init();
-    let bin = gst::parse::bin_from_description(
-        &format!(
-            "torchdetect model={} labels={} ! torchtrack",
-            common::test_model("shapes_yolov8.pt"),
-            common::test_model("shapes_labels.txt")
-        ),
-        true,
-    )
-    .unwrap();
+    let bin = element(&format!(
+        "torchdetect model={} labels={} ! torchtrack",
+        common::test_model("shapes_yolov8.pt"),
+        common::test_model("shapes_labels.txt")
+    ));
     let (caps, frame) = shapes_frame();
-    let (out, _, _h) = push_through(bin.upcast_ref(), &caps, vec![frame.clone(), frame]);
+    let (out, _, _h) = push_through(&bin, &caps, vec![frame.clone(), frame]);
     for (n, buffer) in out.iter().enumerate() {
         let meta = buffer
             .meta::<AnalyticsRelationMeta>()

@@ -7,19 +7,12 @@
 
 mod common;
 use common::{
-    BLUE, DARK, GREEN, RED, Solid, init, json_lines, push_through, rgb_caps, rgb_frame, scratch,
-    test_model,
+    BLUE, DARK, GREEN, RED, Solid, element, init, json_lines, push_through, rgb_caps, rgb_frame,
+    scratch, test_model,
 };
 use gst::prelude::*;
 use gsttorch::detect::meta;
 use gsttorch::torchcore::detected::Detected;
-
-fn element(description: &str) -> gst::Element {
-    init();
-    gst::parse::bin_from_description(description, true)
-        .unwrap_or_else(|e| panic!("{description}: {e}"))
-        .upcast()
-}
 
 /// The frame's boxes from its ROI metas: (label, x, y, w, h), in meta order.
 fn boxes(buffer: &gst::BufferRef) -> Vec<(String, u32, u32, u32, u32)> {

@@ -218,6 +218,15 @@ pub fn tile(photos: &[&str], columns: usize) -> (gst::Caps, gst::Buffer) {
     (caps, buffer)
 }
 
+/// The elements of `description` as one element (a bin, its unlinked pads ghosted), for
+/// [`push_through`].
+pub fn element(description: &str) -> gst::Element {
+    init();
+    gst::parse::bin_from_description(description, true)
+        .unwrap_or_else(|e| panic!("{description}: {e}"))
+        .upcast()
+}
+
 /// `frames` (timestamped 0, 1, 2… s) through `element` in a gst-check harness, one in, one out:
 /// the output buffers, the element messages it posted meanwhile, and the harness (the element
 /// still running, e.g. to read its `stats`).
