@@ -396,8 +396,8 @@ fn shared_async_and_hot_swapped_as_torchclassify_is() {
         let n = l["objects"].as_array().unwrap().len();
         assert!(n == 2 || n == 3, "{l}");
     }
-    // A hot swap to the yolov5 head while playing: torchdetect-model-updated, and the frames
-    // after it are read as yolov5.
+    // A hot swap to the yolov5 head while a live pipeline plays: torchdetect-model-updated,
+    // naming the new model and its 3 classes (the frames are black: no box to check here).
     init();
     let pipeline = gst::parse::launch(&format!(
         "videotestsrc is-live=true pattern=black num-buffers=60 ! \
@@ -433,4 +433,53 @@ fn shared_async_and_hot_swapped_as_torchclassify_is() {
     let updated = updated.expect("a torchdetect-model-updated message");
     assert_eq!(updated.get::<String>("model").unwrap(), yolov5);
     assert_eq!(updated.get::<u32>("classes").unwrap(), 3);
+    // The same swap one frame at a time, with labels of other names: a red box through the
+    // yolov8 head, the swap, and the frame pushed after torchdetect-model-updated gets its box
+    // through the yolov5 head, read as yolov5, under the new label (labels and model are
+    // swapped in together; both heads find the same box).
+    let renamed = scratch("detect-swap", "labels.txt");
+    std::fs::write(&renamed, "rouge\nvert\nbleu\n").unwrap();
+    let renamed = renamed.to_string_lossy().into_owned();
+    let bin = element(&format!(
+        "torchdetect name=d model={yolov8} labels={labels}"
+    ));
+    let red = || rgb_frame(320, 240, DARK, &[(RED, 40, 60, 64, 48)]);
+    let (before, _, mut h) = push_through(&bin, &rgb_caps(320, 240), vec![red()]);
+    assert!(near(only(&boxes(&before[0]), "red"), (40, 60, 64, 48), 1));
+    let d = bin
+        .downcast_ref::<gst::Bin>()
+        .unwrap()
+        .by_name("d")
+        .unwrap();
+    d.set_property("model", &yolov5);
+    d.set_property("labels", &renamed);
+    // The update with both (two loads if the changes came apart: the last one has both).
+    let bus = bin.bus().unwrap();
+    let updated = std::iter::from_fn(|| {
+        bus.timed_pop_filtered(
+            gst::ClockTime::from_seconds(60),
+            &[gst::MessageType::Element, gst::MessageType::Warning],
+        )
+    })
+    .find_map(|m| match m.view() {
+        gst::MessageView::Warning(w) => panic!("the swap failed: {}", w.error()),
+        _ => m
+            .structure()
+            .filter(|s| {
+                s.name() == "torchdetect-model-updated"
+                    && s.get::<Option<String>>("labels").unwrap().as_deref() == Some(&renamed)
+            })
+            .map(|s| s.to_owned()),
+    })
+    .expect("a torchdetect-model-updated message with the new labels");
+    assert_eq!(updated.get::<String>("model").unwrap(), yolov5);
+    let mut after = red();
+    after.make_mut().set_pts(gst::ClockTime::from_seconds(1));
+    let after = h.push_and_pull(after).unwrap();
+    let found = boxes(&after);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        near(only(&found, "rouge"), (40, 60, 64, 48), 1),
+        "{found:?}"
+    );
 }
