@@ -15,7 +15,10 @@ use gst_analytics::{
 };
 use gsttorch::{Classification, ClassificationMeta, Region, message, meta};
 mod common;
-use common::{CAT, ESPRESSO, ORANGE, frame_as, init, model, push_through, tile};
+use common::{
+    BLUE, CAT, DARK, ESPRESSO, ORANGE, RED, element, frame_as, init, model, push_through, rgb_caps,
+    rgb_frame, tile,
+};
 use std::ops::RangeInclusive;
 
 /// A ClsMtd as read back: (label, confidence) best first.
@@ -412,41 +415,19 @@ fn tracking_mtds_are_untouched() {
 
 /// A dark 320x240 RGB frame with a red and a blue rectangle, for the test detector.
 fn shapes_frame() -> (gst::Caps, gst::Buffer) {
-    let (w, h) = (320usize, 240usize);
-    let mut data = vec![20u8; w * h * 3];
-    for (rgb, x0, y0, bw, bh) in [
-        ([220u8, 30, 30], 40, 60, 64, 48),
-        ([30, 30, 220], 200, 120, 32, 40),
-    ] {
-        for y in y0..y0 + bh {
-            for x in x0..x0 + bw {
-                data[(y * w + x) * 3..(y * w + x) * 3 + 3].copy_from_slice(&rgb);
-            }
-        }
-    }
-    let caps = gst::Caps::builder("video/x-raw")
-        .field("format", "RGB")
-        .field("width", w as i32)
-        .field("height", h as i32)
-        .field("framerate", gst::Fraction::new(10, 1))
-        .build();
-    (caps, gst::Buffer::from_mut_slice(data))
+    let rects = [(RED, 40, 60, 64, 48), (BLUE, 200, 120, 32, 40)];
+    (rgb_caps(320, 240), rgb_frame(320, 240, DARK, &rects))
 }
 
 #[test]
 fn torchdetect_adds_an_od_mtd_per_box_and_torchtrack_a_tracking_mtd_related_from_it() {
-    init();
-    let bin = gst::parse::bin_from_description(
-        &format!(
-            "torchdetect model={} labels={} ! torchtrack",
-            common::test_model("shapes_yolov8.pt"),
-            common::test_model("shapes_labels.txt")
-        ),
-        true,
-    )
-    .unwrap();
+    let bin = element(&format!(
+        "torchdetect model={} labels={} ! torchtrack",
+        common::test_model("shapes_yolov8.pt"),
+        common::test_model("shapes_labels.txt")
+    ));
     let (caps, frame) = shapes_frame();
-    let (out, _, _h) = push_through(bin.upcast_ref(), &caps, vec![frame.clone(), frame]);
+    let (out, _, _h) = push_through(&bin, &caps, vec![frame.clone(), frame]);
     for (n, buffer) in out.iter().enumerate() {
         let meta = buffer
             .meta::<AnalyticsRelationMeta>()

@@ -6,50 +6,13 @@
 //! detector of the format asked for.
 
 mod common;
-use common::{init, push_through, scratch, test_model};
+use common::{
+    BLUE, DARK, GREEN, RED, Solid, element, init, json_lines, push_through, rgb_caps, rgb_frame,
+    scratch, test_model,
+};
 use gst::prelude::*;
 use gsttorch::detect::meta;
 use gsttorch::torchcore::detected::Detected;
-
-/// A dark RGB frame of `width` × `height` with solid rectangles `(r, g, b, x, y, w, h)`.
-fn frame(
-    width: usize,
-    height: usize,
-    rects: &[([u8; 3], usize, usize, usize, usize)],
-) -> gst::Buffer {
-    let mut data = vec![20u8; width * height * 3];
-    for &(rgb, x, y, w, h) in rects {
-        for row in y..y + h {
-            for col in x..x + w {
-                let i = (row * width + col) * 3;
-                data[i..i + 3].copy_from_slice(&rgb);
-            }
-        }
-    }
-    gst::Buffer::from_mut_slice(data)
-}
-
-const RED: [u8; 3] = [220, 30, 30];
-const GREEN: [u8; 3] = [30, 200, 30];
-const BLUE: [u8; 3] = [30, 30, 220];
-
-fn caps(width: usize, height: usize) -> gst::Caps {
-    // RGB rows of a multiple of 4 bytes: no padding for the widths used here.
-    assert_eq!(width * 3 % 4, 0);
-    gst::Caps::builder("video/x-raw")
-        .field("format", "RGB")
-        .field("width", width as i32)
-        .field("height", height as i32)
-        .field("framerate", gst::Fraction::new(10, 1))
-        .build()
-}
-
-fn element(description: &str) -> gst::Element {
-    init();
-    gst::parse::bin_from_description(description, true)
-        .unwrap_or_else(|e| panic!("{description}: {e}"))
-        .upcast()
-}
 
 /// The frame's boxes from its ROI metas: (label, x, y, w, h), in meta order.
 fn boxes(buffer: &gst::BufferRef) -> Vec<(String, u32, u32, u32, u32)> {
@@ -80,15 +43,6 @@ fn only(found: &[(String, u32, u32, u32, u32)], label: &str) -> (u32, u32, u32, 
     (b.1, b.2, b.3, b.4)
 }
 
-/// A results file's JSON lines.
-fn json_lines(path: &std::path::Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
 /// The number of objects of each line.
 fn object_counts(lines: &[serde_json::Value]) -> Vec<usize> {
     lines
@@ -102,11 +56,14 @@ fn detect(
     properties: &str,
     width: usize,
     height: usize,
-    rects: &[([u8; 3], usize, usize, usize, usize)],
+    rects: &[Solid],
 ) -> (gst::Buffer, Vec<Detected>) {
     let e = element(&format!("torchdetect {properties}"));
-    let (out, messages, _h) =
-        push_through(&e, &caps(width, height), vec![frame(width, height, rects)]);
+    let (out, messages, _h) = push_through(
+        &e,
+        &rgb_caps(width, height),
+        vec![rgb_frame(width, height, DARK, rects)],
+    );
     let detected = messages
         .iter()
         .filter_map(|m| meta::from_message(m))
@@ -225,7 +182,11 @@ fn an_80_class_model_gets_cocos_names_and_filters_apply() {
     // The green box is 20x20: below min-size 30 it is dropped, and counted (it and its three
     // overlapping candidates: the size filter comes before NMS).
     let e = element(&format!("torchdetect name=d model={model} min-size=30"));
-    let (out, _, h) = push_through(&e, &caps(320, 240), vec![frame(320, 240, &rects)]);
+    let (out, _, h) = push_through(
+        &e,
+        &rgb_caps(320, 240),
+        vec![rgb_frame(320, 240, DARK, &rects)],
+    );
     assert_eq!(boxes(&out[0]).len(), 2);
     let d = h
         .element()
@@ -251,11 +212,16 @@ fn results_file_has_a_line_per_frame_with_its_objects() {
     );
     let e = element(&format!("torchdetect {props}"));
     let frames = vec![
-        frame(320, 240, &[(RED, 10, 10, 40, 40)]),
-        frame(320, 240, &[]),
-        frame(320, 240, &[(RED, 20, 10, 40, 40), (BLUE, 100, 100, 30, 30)]),
+        rgb_frame(320, 240, DARK, &[(RED, 10, 10, 40, 40)]),
+        rgb_frame(320, 240, DARK, &[]),
+        rgb_frame(
+            320,
+            240,
+            DARK,
+            &[(RED, 20, 10, 40, 40), (BLUE, 100, 100, 30, 30)],
+        ),
     ];
-    let (out, _, h) = push_through(&e, &caps(320, 240), frames);
+    let (out, _, h) = push_through(&e, &rgb_caps(320, 240), frames);
     drop(h); // stops the element: the file is flushed
     let lines = json_lines(&path);
     assert_eq!(lines.len(), 3);
@@ -405,9 +371,9 @@ fn shared_async_and_hot_swapped_as_torchclassify_is() {
         element(&format!("torchdetect {props}")),
         element(&format!("torchdetect {props}")),
     );
-    let frames = || vec![frame(320, 240, &[(RED, 10, 10, 40, 40)]); 2];
-    let (out_a, _, ha) = push_through(&a, &caps(320, 240), frames());
-    let (out_b, _, hb) = push_through(&b, &caps(320, 240), frames());
+    let frames = || vec![rgb_frame(320, 240, DARK, &[(RED, 10, 10, 40, 40)]); 2];
+    let (out_a, _, ha) = push_through(&a, &rgb_caps(320, 240), frames());
+    let (out_b, _, hb) = push_through(&b, &rgb_caps(320, 240), frames());
     assert_eq!(common::threads_named("torchdetect-mod"), 1);
     assert!(out_a.iter().chain(&out_b).all(|o| boxes(o).len() == 1));
     drop((ha, hb));
@@ -430,8 +396,8 @@ fn shared_async_and_hot_swapped_as_torchclassify_is() {
         let n = l["objects"].as_array().unwrap().len();
         assert!(n == 2 || n == 3, "{l}");
     }
-    // A hot swap to the yolov5 head while playing: torchdetect-model-updated, and the frames
-    // after it are read as yolov5.
+    // A hot swap to the yolov5 head while a live pipeline plays: torchdetect-model-updated,
+    // naming the new model and its 3 classes (the frames are black: no box to check here).
     init();
     let pipeline = gst::parse::launch(&format!(
         "videotestsrc is-live=true pattern=black num-buffers=60 ! \
@@ -467,4 +433,53 @@ fn shared_async_and_hot_swapped_as_torchclassify_is() {
     let updated = updated.expect("a torchdetect-model-updated message");
     assert_eq!(updated.get::<String>("model").unwrap(), yolov5);
     assert_eq!(updated.get::<u32>("classes").unwrap(), 3);
+    // The same swap one frame at a time, with labels of other names: a red box through the
+    // yolov8 head, the swap, and the frame pushed after torchdetect-model-updated gets its box
+    // through the yolov5 head, read as yolov5, under the new label (labels and model are
+    // swapped in together; both heads find the same box).
+    let renamed = scratch("detect-swap", "labels.txt");
+    std::fs::write(&renamed, "rouge\nvert\nbleu\n").unwrap();
+    let renamed = renamed.to_string_lossy().into_owned();
+    let bin = element(&format!(
+        "torchdetect name=d model={yolov8} labels={labels}"
+    ));
+    let red = || rgb_frame(320, 240, DARK, &[(RED, 40, 60, 64, 48)]);
+    let (before, _, mut h) = push_through(&bin, &rgb_caps(320, 240), vec![red()]);
+    assert!(near(only(&boxes(&before[0]), "red"), (40, 60, 64, 48), 1));
+    let d = bin
+        .downcast_ref::<gst::Bin>()
+        .unwrap()
+        .by_name("d")
+        .unwrap();
+    d.set_property("model", &yolov5);
+    d.set_property("labels", &renamed);
+    // The update with both (two loads if the changes came apart: the last one has both).
+    let bus = bin.bus().unwrap();
+    let updated = std::iter::from_fn(|| {
+        bus.timed_pop_filtered(
+            gst::ClockTime::from_seconds(60),
+            &[gst::MessageType::Element, gst::MessageType::Warning],
+        )
+    })
+    .find_map(|m| match m.view() {
+        gst::MessageView::Warning(w) => panic!("the swap failed: {}", w.error()),
+        _ => m
+            .structure()
+            .filter(|s| {
+                s.name() == "torchdetect-model-updated"
+                    && s.get::<Option<String>>("labels").unwrap().as_deref() == Some(&renamed)
+            })
+            .map(|s| s.to_owned()),
+    })
+    .expect("a torchdetect-model-updated message with the new labels");
+    assert_eq!(updated.get::<String>("model").unwrap(), yolov5);
+    let mut after = red();
+    after.make_mut().set_pts(gst::ClockTime::from_seconds(1));
+    let after = h.push_and_pull(after).unwrap();
+    let found = boxes(&after);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        near(only(&found, "rouge"), (40, 60, 64, 48), 1),
+        "{found:?}"
+    );
 }

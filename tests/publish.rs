@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{CAT, ESPRESSO, ORANGE, media, model, serial};
+use common::{CAT, ESPRESSO, ORANGE, json_lines, media, model, serial};
 
 fn scratch(name: &str) -> PathBuf {
     common::scratch("publish", name)
@@ -86,25 +86,14 @@ fn file_method_writes_one_line_per_result_with_its_source() {
         path.display()
     )));
     assert!(warnings.is_empty(), "{warnings:?}");
-    let messages: Vec<serde_json::Value> = std::fs::read_to_string(&path)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let messages = json_lines(&path);
     assert_clip_results(&messages, "cam1");
     let stats = stats.expect("torchpublish-stats at EOS");
     assert_eq!(stats.get::<u64>("published").unwrap(), 30);
     assert_eq!(stats.get::<u64>("dropped").unwrap(), 0);
     // Without source-id: the element's path in the pipeline.
     run(&clip_pipeline(&format!("location={}", path.display())));
-    let first: serde_json::Value = serde_json::from_str(
-        std::fs::read_to_string(&path)
-            .unwrap()
-            .lines()
-            .next()
-            .unwrap(),
-    )
-    .unwrap();
+    let first = &json_lines(&path)[0];
     let source = first["source"].as_str().unwrap();
     assert!(
         source.starts_with('/') && source.ends_with(":p"),

@@ -6,7 +6,10 @@
 use gst::prelude::*;
 use gsttorch::{Classification, Region, message, meta};
 mod common;
-use common::{CAT, ESPRESSO, ORANGE, init, model, push_through, scratch, test_model, tile};
+use common::{
+    CAT, ESPRESSO, ORANGE, init, json_lines, model, push_through, rgb_caps, rgb_frame, scratch,
+    test_model, tile,
+};
 use std::ops::RangeInclusive;
 
 /// The 2x2 frame: cat, coffee / orange, coffee; each quadrant's classes.
@@ -130,11 +133,7 @@ fn four_photos_four_regions_one_forward() {
     assert_eq!(stats.get::<u64>("regions").unwrap(), 4);
     assert_eq!(stats.get::<u64>("inferences").unwrap(), 1);
     // One JSON line with the four objects.
-    let text = std::fs::read_to_string(&results).unwrap();
-    let lines: Vec<serde_json::Value> = text
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = json_lines(&results);
     assert_eq!(lines.len(), 1);
     let objects = lines[0]["objects"].as_array().unwrap();
     assert_eq!(objects.len(), 4);
@@ -393,22 +392,9 @@ fn interval_carries_results_by_roi_id_and_async_posts_per_region() {
 fn threshold_applies_per_region() {
     // multilabel.pt: a yellow region scores red and green high, a black one nothing.
     init();
-    let (w, h) = (64u32, 32u32);
-    let mut data = vec![0u8; (w * h * 3) as usize];
-    for y in 0..h {
-        for x in 0..w / 2 {
-            let p = ((y * w + x) * 3) as usize;
-            data[p..p + 3].copy_from_slice(&[255, 255, 0]);
-        }
-    }
-    let caps = gst::Caps::builder("video/x-raw")
-        .field("format", "RGB")
-        .field("width", w as i32)
-        .field("height", h as i32)
-        .field("framerate", gst::Fraction::new(1, 1))
-        .build();
+    let caps = rgb_caps(64, 32);
     let (frame, ids) = with_regions(
-        &gst::Buffer::from_mut_slice(data),
+        &rgb_frame(64, 32, 0, &[([255, 255, 0], 0, 0, 32, 32)]),
         &[("yellow", (0, 0, 32, 32)), ("black", (32, 0, 32, 32))],
     );
     let (out, messages, stats) = classify(
@@ -450,12 +436,8 @@ fn torchpublish_publishes_every_region_of_a_frame() {
     h.push_and_pull(frame).unwrap();
     h.push_event(gst::event::Eos::new());
     drop(h);
-    let text = std::fs::read_to_string(&file).unwrap();
-    let lines: Vec<serde_json::Value> = text
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    assert_eq!(lines.len(), 1, "{text}");
+    let lines = json_lines(&file);
+    assert_eq!(lines.len(), 1, "{lines:?}");
     assert_eq!(lines[0]["source"], "cam1");
     let objects = lines[0]["objects"].as_array().unwrap();
     assert_eq!(objects.len(), 4);

@@ -10,6 +10,7 @@
 mod common;
 use common::{init, serial, test_model};
 use gst::prelude::*;
+use gsttorch::torchcore::geometry::iou_corners;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
@@ -117,13 +118,9 @@ fn run(chain: &str, stats_of: &[&str]) -> (Vec<Vec<Seen>>, BTreeMap<String, gst:
     (frames, stats)
 }
 
-fn iou(a: Rect, b: Rect) -> f64 {
-    let (ax1, ay1, ax2, ay2) = (a.0, a.1, a.0 + a.2, a.1 + a.3);
-    let (bx1, by1, bx2, by2) = (b.0, b.1, b.0 + b.2, b.1 + b.3);
-    let w = ax2.min(bx2).saturating_sub(ax1.max(bx1)) as f64;
-    let h = ay2.min(by2).saturating_sub(ay1.max(by1)) as f64;
-    let inter = w * h;
-    inter / ((a.2 * a.3 + b.2 * b.3) as f64 - inter)
+/// A box as `[x1, y1, x2, y2]`, for [`iou_corners`].
+fn corners((x, y, w, h): Rect) -> [f32; 4] {
+    [x as f32, y as f32, (x + w) as f32, (y + h) as f32]
 }
 
 fn detector() -> String {
@@ -163,7 +160,7 @@ fn detect_track_classify_gives_each_object_one_box_one_id_and_its_class() {
             assert_eq!(mine.len(), 1, "frame {t}: one {label} box in {seen:?}");
             let s = mine[0];
             assert!(
-                iou(s.rect, *rect) > 0.85,
+                iou_corners(corners(s.rect), corners(*rect)) > 0.85,
                 "frame {t}: {label} {:?} vs {rect:?}",
                 s.rect
             );
@@ -201,6 +198,11 @@ fn frames_the_detector_skips_get_the_tracks_predicted_boxes() {
     let chain = format!("{} inference-interval=2 ! torchtrack", detector());
     let (frames, _) = run(&chain, &[]);
     let truth = truth();
+    assert_eq!(
+        frames.len(),
+        truth.len(),
+        "one output frame per frame of the clip"
+    );
     let mut ids: BTreeMap<String, BTreeSet<u64>> = BTreeMap::new();
     for (t, (seen, want)) in frames.iter().zip(&truth).enumerate() {
         for s in seen {
@@ -213,7 +215,10 @@ fn frames_the_detector_skips_get_the_tracks_predicted_boxes() {
             if let Some((_, rect)) = want.iter().find(|(l, _)| *l == s.label)
                 && t >= 9
             {
-                assert!(iou(s.rect, *rect) > 0.3, "frame {t}: {s:?} vs {rect:?}");
+                assert!(
+                    iou_corners(corners(s.rect), corners(*rect)) > 0.3,
+                    "frame {t}: {s:?} vs {rect:?}"
+                );
             }
         }
         if t % 2 != 0 {

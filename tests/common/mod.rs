@@ -145,6 +145,55 @@ pub fn frame_as(photo: &str, caps: &str) -> (gst::Caps, gst::Buffer) {
     )
 }
 
+/// RGB caps of `width` × `height` at 1 fps (the rate [`push_through`] stamps frames at). The
+/// frames built here have no row padding, so a row must be a multiple of 4 bytes, as GStreamer
+/// lays RGB out.
+pub fn rgb_caps(width: usize, height: usize) -> gst::Caps {
+    assert_eq!(width * 3 % 4, 0, "RGB rows of {width} pixels are padded");
+    gst::Caps::builder("video/x-raw")
+        .field("format", "RGB")
+        .field("width", width as i32)
+        .field("height", height as i32)
+        .field("framerate", gst::Fraction::new(1, 1))
+        .build()
+}
+
+/// A solid rectangle to paint: colour, x, y, width, height.
+pub type Solid = ([u8; 3], usize, usize, usize, usize);
+
+/// The background of the test detectors' frames (and of `shapes.webm`): every channel 20.
+pub const DARK: u8 = 20;
+
+/// Colours the test detectors find (`tools/test_detectors.py`).
+pub const RED: [u8; 3] = [220, 30, 30];
+pub const GREEN: [u8; 3] = [30, 200, 30];
+pub const BLUE: [u8; 3] = [30, 30, 220];
+
+/// An RGB frame of `width` × `height` (for [`rgb_caps`]), every channel `background`, with the
+/// `rects` painted over it in order.
+pub fn rgb_frame(width: usize, height: usize, background: u8, rects: &[Solid]) -> gst::Buffer {
+    let mut data = vec![background; width * height * 3];
+    for &(rgb, x, y, w, h) in rects {
+        for row in y..y + h {
+            for col in x..x + w {
+                let i = (row * width + col) * 3;
+                data[i..i + 3].copy_from_slice(&rgb);
+            }
+        }
+    }
+    gst::Buffer::from_mut_slice(data)
+}
+
+/// A results file's JSON lines, each parsed (panics naming the file if it cannot be read or a
+/// line is no JSON).
+pub fn json_lines(path: &std::path::Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{}: {e}: {l}", path.display())))
+        .collect()
+}
+
 /// Photos decoded to 224x224 RGB and tiled `columns` wide into one RGB frame (rows of
 /// `photos.len() / columns`), PTS 0.
 pub fn tile(photos: &[&str], columns: usize) -> (gst::Caps, gst::Buffer) {
@@ -163,15 +212,19 @@ pub fn tile(photos: &[&str], columns: usize) -> (gst::Caps, gst::Buffer) {
             }
         }
     }
-    let caps = gst::Caps::builder("video/x-raw")
-        .field("format", "RGB")
-        .field("width", 224 * columns as i32)
-        .field("height", 224 * rows as i32)
-        .field("framerate", gst::Fraction::new(1, 1))
-        .build();
+    let caps = rgb_caps(224 * columns, 224 * rows);
     let mut buffer = gst::Buffer::from_mut_slice(data);
     buffer.get_mut().unwrap().set_pts(gst::ClockTime::ZERO);
     (caps, buffer)
+}
+
+/// The elements of `description` as one element (a bin, its unlinked pads ghosted), for
+/// [`push_through`].
+pub fn element(description: &str) -> gst::Element {
+    init();
+    gst::parse::bin_from_description(description, true)
+        .unwrap_or_else(|e| panic!("{description}: {e}"))
+        .upcast()
 }
 
 /// `frames` (timestamped 0, 1, 2… s) through `element` in a gst-check harness, one in, one out:
